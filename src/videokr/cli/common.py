@@ -1,0 +1,29 @@
+"""What every verb shares: finding the workspace and turning library errors into messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from videokr.progress import console
+from videokr.workspace import Workspace, WorkspaceError
+
+WorkspaceOption = typer.Option(
+    None, "--workspace", "-w", help="workspace directory (default: found from the current directory upward)"
+)
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    """The workspace named by --workspace on the root command, or found upward from cwd."""
+    root = ctx.find_root()
+    chosen: Path | None = (root.obj or {}).get("workspace")
+    try:
+        return Workspace.open(chosen) if chosen else Workspace.find()
+    except WorkspaceError as exc:
+        fail(str(exc))
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)

@@ -1,0 +1,38 @@
+"""Root of the `videokr` command. Each area registers its verbs from its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from videokr.cli import data
+
+app = typer.Typer(
+    name="videokr",
+    help="Build, train on and evaluate knowledge- and reasoning-intensive video QA (VideoKR).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Path = typer.Option(
+        None, "--workspace", "-w", help="workspace directory (default: found from the current directory upward)"
+    ),
+) -> None:
+    ctx.obj = {"workspace": workspace}
+
+
+data.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The records every videokr step reads and writes.
+
+Records are strict where the paper is strict — a multiple-choice answer must be one of
+the offered letters, an option list has 2 to 10 entries (A–J) — so that a bad item is
+stopped where it enters, with a message that says what to fix, instead of surfacing as a
+wrong score three steps later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+OPTION_LETTERS = "ABCDEFGHIJ"
+MIN_OPTIONS = 2
+MAX_OPTIONS = len(OPTION_LETTERS)
+
+
+class Discipline(StrEnum):
+    """The four disciplines of the paper's Table 6."""
+
+    NATURAL_SCIENCES = "Natural Sciences"
+    ENGINEERING = "Engineering"
+    HEALTHCARE = "Healthcare"
+    HUMANITIES = "Humanities & Social Sciences"
+
+
+class Skill(StrEnum):
+    """The three core skills of §3.3."""
+
+    VIDR = "VidR"  # basic video reasoning
+    KNOWVID = "KnowVid"  # knowledge-enhanced video perception
+    KNOWVIDR = "KnowVidR"  # knowledge-intensive video reasoning
+
+
+class ProblemType(StrEnum):
+    MULTIPLE_CHOICE = "multiple choice"
+    OPEN_ENDED = "open-ended"
+
+
+class Outcome(StrEnum):
+    """How an item leaves a step: every item ends as exactly one of these."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # the item is bad or fails a filter; the reason says which
+    QUARANTINED = "quarantined"  # the step failed on it; the error is kept, a rerun retries
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def content_id(*parts: str, prefix: str = "", length: int = 16) -> str:
+    """A stable id derived from content, for items that arrive without one."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:length]
+    return f"{prefix}{digest}"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
+
+    kind: Any  # overridden by every subclass with a Literal
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_defaults=False)
+
+
+class KnowledgePoint(Record):
+    """One leaf of the Subject → Course → Lecture → Knowledge point hierarchy (§3.1)."""
+
+    kind: Literal["knowledge_point"] = "knowledge_point"
+    id: str
+    discipline: Discipline
+    subject: str
+    course: str
+    lecture: str
+    term: str = Field(min_length=1)
+    definition: str = Field(min_length=1, description="a paragraph-length definition")
+
+
+class Scenario(Record):
+    """A realistic situation in which a knowledge point is applied (§3.2)."""
+
+    kind: Literal["scenario"] = "scenario"
+    id: str
+    knowledge_point_id: str
+    text: str = Field(min_length=1)
+
+
+class SearchKeyword(Record):
+    kind: Literal["search_keyword"] = "search_keyword"
+    id: str
+    scenario_id: str
+    knowledge_point_id: str
+    text: str = Field(min_length=1)
+
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+
+class Video(Record):
+    """A video file and where it came from; `id` is what the split groups by."""
+
+    kind: Literal["video"] = "video"
+    id: str
+    path: str = Field(description="as given by the source, relative to the video root when relative")
+    source: Literal["youtube", "local", "url", "benchmark"] = "local"
+    licence: str | None = None
+    youtube_id: str | None = None
+    title: str | None = None
+    duration_s: float | None = Field(default=None, ge=0)
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+    @field_validator("youtube_id")
+    @classmethod
+    def _youtube_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _YOUTUBE_ID.match(value):
+            raise ValueError(f"YouTube ids are 11 characters of [A-Za-z0-9_-], got {value!r}")
+        return value
+
+
+class Verdict(BaseModel):
+    """One step's judgement of an example, kept so every decision can be traced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: str
+    model: str | None = None
+    verdict: str
+    detail: str | None = None
+    at: str | None = None
+
+
+class Provenance(BaseModel):
+    """Which model did each step, and every validation verdict (§3.4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_file: str | None = None
+    source_line: int | None = None
+    generator_model: str | None = None
+    verdicts: list[Verdict] = Field(default_factory=list)
+
+
+def option_letter(index: int) -> str:
+    return OPTION_LETTERS[index]
+
+
+class _QuestionFields(Record):
+    """What examples and evaluation items share: a question with a verifiable answer."""
+
+    id: str = Field(min_length=1)
+    problem_type: ProblemType
+    question: str = Field(min_length=1)
+    options: list[str] = Field(
+        default_factory=list,
+        description="option texts without their letters; letters are A, B, … by position",
+    )
+    answer: str = Field(min_length=1, description="the letter for multiple choice, the text otherwise")
+    video_id: str
+    video_path: str
+    subject: str | None = None
+
+    @model_validator(mode="after")
+    def _check_answer_against_options(self) -> "_QuestionFields":
+        where = f"item {self.id!r}"
+        if self.problem_type is ProblemType.MULTIPLE_CHOICE:
+            n = len(self.options)
+            if not MIN_OPTIONS <= n <= MAX_OPTIONS:
+                raise ValueError(
+                    f"{where}: a multiple-choice question needs {MIN_OPTIONS}–{MAX_OPTIONS} options "
+                    f"(A–J), got {n}"
+                )
+            if any(not o.strip() for o in self.options):
+                raise ValueError(f"{where}: an option is empty")
+            offered = OPTION_LETTERS[:n]
+            if self.answer not in offered:
+                raise ValueError(
+                    f"{where}: answer {self.answer!r} is not one of the offered letters "
+                    f"{', '.join(offered)}"
+                )
+        elif self.options:
+            raise ValueError(
+                f"{where}: an open-ended question carries no options (got {len(self.options)}); "
+                "set problem_type to 'multiple choice' or drop the options"
+            )
+        return self
+
+    def lettered_options(self) -> list[str]:
+        """Options as the official files write them: 'A. text'."""
+        return [f"{option_letter(i)}. {text}" for i, text in enumerate(self.options)]
+
+    def answer_text(self) -> str:
+        """The answer as words: the chosen option's text for multiple choice."""
+        if self.problem_type is ProblemType.MULTIPLE_CHOICE:
+            return self.options[OPTION_LETTERS.index(self.answer)]
+        return self.answer
+
+
+class Example(_QuestionFields):
+    """A training example (§3.3): question, verifiable answer and chain of thought."""
+
+    kind: Literal["example"] = "example"
+    skill: Skill | None = None
+    cot: str | None = Field(default=None, description="the validated chain of thought")
+    discipline: Discipline | None = None
+    knowledge_point_id: str | None = None
+    knowledge_point: str | None = None
+    split: Literal["sft", "rl"] | None = None
+    provenance: Provenance = Field(default_factory=Provenance)
+    extra: dict[str, Any] = Field(default_factory=dict, description="source fields videokr does not model")
+
+
+class EvalItem(_QuestionFields):
+    """A benchmark item (VideoKR-Eval and the benchmarks of §5.2)."""
+
+    kind: Literal["eval_item"] = "eval_item"
+    dataset: str | None = Field(default=None, description="source benchmark, e.g. MMVU")
+    discipline: Discipline | None = None
+    question_type: str | None = None
+    youtube_id: str | None = None
+    provenance: Provenance = Field(default_factory=Provenance)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (KnowledgePoint, Scenario, SearchKeyword, Video, Example, EvalItem)
+}
+
+
+def record_from_json(kind: str, data: str | bytes) -> Record:
+    try:
+        cls = RECORD_TYPES[kind]
+    except KeyError:
+        raise ValueError(f"unknown record kind {kind!r}; known: {', '.join(RECORD_TYPES)}") from None
+    return cls.model_validate_json(data)

@@ -1,0 +1,113 @@
+"""The SFT/RL split of §3.5: random, grouped by video, stratified.
+
+Every example of a video lands in the same set, so no video is seen in both SFT and RL.
+Within each stratum (discipline, subject, the video's main skill) videos are taken in a
+seeded random order and placed by systematic sampling on their cumulative example count,
+which keeps each stratum's SFT share within one video of the target ratio. A stratum with
+two or more videos always contributes to both sets, so small subjects are not lost.
+
+Pure: same examples, ratio and seed give the same split, whatever the input order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# 201K examples for SFT : 114K for RL (VideoKR-SFT-201K, VideoKR-RL-114K).
+PAPER_SPLIT_RATIO: tuple[int, int] = (201, 114)
+SETS = ("sft", "rl")
+
+
+@dataclass(frozen=True)
+class SplitItem:
+    example_id: str
+    video_id: str
+    discipline: str | None = None
+    subject: str | None = None
+    skill: str | None = None
+
+
+@dataclass
+class SplitResult:
+    assignment: dict[str, str]  # example id -> "sft" | "rl"
+    video_sets: dict[str, str]  # video id -> "sft" | "rl"
+    strata: dict[str, dict[str, int]] = field(default_factory=dict)  # stratum -> examples per set
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(self.assignment.values())
+        return {s: c.get(s, 0) for s in SETS}
+
+
+def stratum_key(items: list[SplitItem], stratify: bool) -> str:
+    if not stratify:
+        return "all"
+    first = items[0]
+    skill = Counter(i.skill or "-" for i in items).most_common(1)[0][0]
+    return f"{first.discipline or '-'} / {first.subject or '-'} / {skill}"
+
+
+def split_by_video(
+    items: Iterable[SplitItem],
+    *,
+    ratio: tuple[int, int] = PAPER_SPLIT_RATIO,
+    seed: int = 0,
+    stratify: bool = True,
+) -> SplitResult:
+    sft_weight, rl_weight = ratio
+    if sft_weight < 0 or rl_weight < 0 or sft_weight + rl_weight == 0:
+        raise ValueError(f"split ratio must be two non-negative numbers, not both zero; got {ratio}")
+    target = sft_weight / (sft_weight + rl_weight)
+
+    by_video: dict[str, list[SplitItem]] = defaultdict(list)
+    for item in items:
+        by_video[item.video_id].append(item)
+
+    strata: dict[str, list[str]] = defaultdict(list)
+    for video_id in sorted(by_video):
+        strata[stratum_key(by_video[video_id], stratify)].append(video_id)
+
+    video_sets: dict[str, str] = {}
+    report: dict[str, dict[str, int]] = {}
+    for key in sorted(strata):
+        videos = strata[key]
+        rng = random.Random(f"{seed}\x1f{key}")
+        rng.shuffle(videos)
+        offset = rng.random() - 0.5
+        placed = _systematic(videos, by_video, target, offset)
+        _keep_both_sets(placed, by_video, target)
+        video_sets.update(placed)
+        report[key] = {s: sum(len(by_video[v]) for v, s2 in placed.items() if s2 == s) for s in SETS}
+
+    assignment = {item.example_id: video_sets[v] for v, group in by_video.items() for item in group}
+    return SplitResult(assignment, video_sets, report)
+
+
+def _systematic(
+    videos: list[str], by_video: dict[str, list[SplitItem]], target: float, offset: float
+) -> dict[str, str]:
+    placed: dict[str, str] = {}
+    seen = sft = 0
+    for video_id in videos:
+        n = len(by_video[video_id])
+        deficit = target * (seen + n) + offset * n - sft
+        if deficit >= n / 2:
+            placed[video_id] = "sft"
+            sft += n
+        else:
+            placed[video_id] = "rl"
+        seen += n
+    return placed
+
+
+def _keep_both_sets(placed: dict[str, str], by_video: dict[str, list[SplitItem]], target: float) -> None:
+    """A stratum of two or more videos gives at least one to each set (when the ratio allows)."""
+    if len(placed) < 2 or target in (0.0, 1.0):
+        return
+    for empty in SETS:
+        if empty not in placed.values():
+            # move the smallest video of the full set; ties broken by id for determinism
+            donor = min(placed, key=lambda v: (len(by_video[v]), v))
+            placed[donor] = empty

@@ -1,0 +1,341 @@
+"""The embedded store: one SQLite file per workspace, the source of truth for every step.
+
+Why SQLite in WAL mode: readers never block the writer, a commit is atomic on disk, and a
+process killed at any instant leaves a file that opens and resumes — exactly what a
+pipeline that pays per model call needs. Records are kept as validated JSON keyed by
+(kind, id); the stage ledger keeps, per step and item, the outcome and the fingerprint of
+what produced it, so a rerun redoes only what changed.
+
+Other modules (the model-call cache, the hash cache) add tables of their own with
+`Store.ensure_schema`, inside the same file and the same transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from videokr.records import Outcome, Record, record_from_json, utcnow
+
+SCHEMA_VERSION = 1
+
+_CORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    step TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'rejected', 'quarantined')),
+    reason TEXT,
+    detail TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (step, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ledger_by_outcome ON ledger (step, outcome);
+"""
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    step: str
+    item_id: str
+    version: str
+    fingerprint: str
+    outcome: Outcome
+    reason: str | None
+    detail: dict[str, Any] | None
+    attempts: int
+    updated_at: str
+
+
+@dataclass
+class PutCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: "PutCounts") -> "PutCounts":
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Store:
+    """A workspace's records, ledger and caches in one SQLite file.
+
+    Writes go through `transaction()`; everything written inside one either lands
+    whole or not at all. One connection per thread; several processes may share a file.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._schemas: dict[str, str] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        with self._write(conn):
+            for statement in _split_sql(_CORE_SCHEMA):
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer videokr (schema {row[0]} > {SCHEMA_VERSION}); "
+                    "upgrade videokr to open it"
+                )
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=True
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._timeout_s * 1000)}")
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        depth = self._local.depth
+        if depth == 0:
+            conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = depth
+            if depth == 0:
+                conn.execute("ROLLBACK")
+            raise
+        self._local.depth = depth
+        if depth == 0:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside land together or not at all; nests."""
+        with self._write(self._conn()) as conn:
+            yield conn
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self._conn().execute(sql, tuple(params))
+
+    def ensure_schema(self, name: str, ddl: str) -> None:
+        """Create the tables of an extension module (idempotent, once per process)."""
+        if self._schemas.get(name) == ddl:
+            return
+        with self.transaction() as conn:
+            for statement in _split_sql(ddl):
+                conn.execute(statement)
+        self._schemas[name] = ddl
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- records ----------------------------------------------------------------------
+
+    def put(self, record: Record) -> PutCounts:
+        return self.put_many([record])
+
+    def put_many(self, records: Iterable[Record]) -> PutCounts:
+        """Insert or update records; a record whose content is unchanged is not rewritten."""
+        counts = PutCounts()
+        rows = []
+        for record in records:
+            data = record.to_json()
+            rows.append((record.kind, record.id, data, digest_of(data)))
+        if not rows:
+            return counts
+        now = utcnow()
+        with self.transaction() as conn:
+            for kind, id_, data, digest in rows:
+                old = conn.execute("SELECT digest FROM items WHERE kind=? AND id=?", (kind, id_)).fetchone()
+                if old is None:
+                    counts.inserted += 1
+                elif old[0] == digest:
+                    counts.unchanged += 1
+                    continue
+                else:
+                    counts.updated += 1
+                conn.execute(
+                    "INSERT INTO items (kind, id, data, digest, updated_at) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, digest=excluded.digest, "
+                    "updated_at=excluded.updated_at",
+                    (kind, id_, data, digest, now),
+                )
+        return counts
+
+    def get(self, kind: str, id_: str) -> Record | None:
+        row = self.execute("SELECT data FROM items WHERE kind=? AND id=?", (kind, id_)).fetchone()
+        return None if row is None else record_from_json(kind, row[0])
+
+    def has(self, kind: str, id_: str) -> bool:
+        return self.execute("SELECT 1 FROM items WHERE kind=? AND id=?", (kind, id_)).fetchone() is not None
+
+    def delete(self, kind: str, id_: str) -> bool:
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM items WHERE kind=? AND id=?", (kind, id_)).rowcount > 0
+
+    def iter_records(self, kind: str, *, where: str = "", params: Iterable[Any] = ()) -> Iterator[Record]:
+        """Records of one kind in id order; `where` filters with SQL over json_extract(data, ...)."""
+        sql = "SELECT data FROM items WHERE kind=?"
+        if where:
+            sql += f" AND ({where})"
+        sql += " ORDER BY id"
+        cursor = self._conn().execute(sql, (kind, *params))
+        while batch := cursor.fetchmany(1000):
+            for (data,) in batch:
+                yield record_from_json(kind, data)
+
+    def iter_json(self, kind: str) -> Iterator[dict[str, Any]]:
+        """Raw dicts, for readers that need speed more than validation (statistics)."""
+        cursor = self._conn().execute("SELECT data FROM items WHERE kind=? ORDER BY id", (kind,))
+        while batch := cursor.fetchmany(1000):
+            for (data,) in batch:
+                yield json.loads(data)
+
+    def count(self, kind: str) -> int:
+        return self.execute("SELECT count(*) FROM items WHERE kind=?", (kind,)).fetchone()[0]
+
+    def counts_by_kind(self) -> dict[str, int]:
+        return dict(self.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind").fetchall())
+
+    # -- the stage ledger -------------------------------------------------------------
+
+    def ledger_index(self, step: str) -> dict[str, tuple[str, Outcome]]:
+        """item_id -> (fingerprint, outcome) for one step, loaded at once for fast skipping."""
+        rows = self.execute("SELECT item_id, fingerprint, outcome FROM ledger WHERE step=?", (step,))
+        return {item_id: (fp, Outcome(outcome)) for item_id, fp, outcome in rows}
+
+    def ledger_get(self, step: str, item_id: str) -> LedgerEntry | None:
+        row = self.execute(
+            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at "
+            "FROM ledger WHERE step=? AND item_id=?",
+            (step, item_id),
+        ).fetchone()
+        return None if row is None else _entry(row)
+
+    def ledger_entries(self, step: str, outcome: Outcome | None = None) -> list[LedgerEntry]:
+        sql = (
+            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at "
+            "FROM ledger WHERE step=?"
+        )
+        params: tuple[Any, ...] = (step,)
+        if outcome is not None:
+            sql += " AND outcome=?"
+            params += (outcome.value,)
+        return [_entry(row) for row in self.execute(sql + " ORDER BY item_id", params)]
+
+    def record_outcome(
+        self,
+        step: str,
+        item_id: str,
+        *,
+        version: str,
+        fingerprint: str,
+        outcome: Outcome,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO ledger (step, item_id, version, fingerprint, outcome, reason, detail, attempts, "
+                "updated_at) VALUES (?,?,?,?,?,?,?,1,?) ON CONFLICT (step, item_id) DO UPDATE SET "
+                "version=excluded.version, fingerprint=excluded.fingerprint, outcome=excluded.outcome, "
+                "reason=excluded.reason, detail=excluded.detail, attempts=ledger.attempts+1, "
+                "updated_at=excluded.updated_at",
+                (
+                    step,
+                    item_id,
+                    version,
+                    fingerprint,
+                    Outcome(outcome).value,
+                    reason,
+                    None if detail is None else json.dumps(detail, ensure_ascii=False, sort_keys=True),
+                    utcnow(),
+                ),
+            )
+
+    def ledger_summary(self) -> dict[str, dict[str, int]]:
+        """Per step: accepted, rejected, quarantined, and their sum `in`."""
+        summary: dict[str, dict[str, int]] = {}
+        for step, outcome, n in self.execute(
+            "SELECT step, outcome, count(*) FROM ledger GROUP BY step, outcome ORDER BY step"
+        ):
+            row = summary.setdefault(step, {o.value: 0 for o in Outcome})
+            row[outcome] = n
+        for row in summary.values():
+            row["in"] = sum(row[o.value] for o in Outcome)
+        return summary
+
+    def forget_step(self, step: str) -> int:
+        """Drop a step's ledger so that everything is redone on the next run."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM ledger WHERE step=?", (step,)).rowcount
+
+    # -- metadata ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+
+def _entry(row: tuple[Any, ...]) -> LedgerEntry:
+    step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at = row
+    return LedgerEntry(
+        step, item_id, version, fingerprint, Outcome(outcome), reason,
+        None if detail is None else json.loads(detail), attempts, updated_at,
+    )
+
+
+def _split_sql(ddl: str) -> list[str]:
+    return [s.strip() for s in ddl.split(";") if s.strip()]

@@ -1,0 +1,62 @@
+"""Finding a workspace: from the current directory upward, as git finds a repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from videokr.config import Config, dump_config, load_config
+from videokr.store import Store
+
+CONFIG_NAME = "videokr.yaml"
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Workspace:
+    root: Path
+    config: Config
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.root / self.config.store)
+
+    def video_root(self) -> Path | None:
+        if self.config.video_root is None:
+            return None
+        root = Path(self.config.video_root)
+        return root if root.is_absolute() else self.root / root
+
+    @classmethod
+    def init(cls, directory: Path, config: Config | None = None) -> "Workspace":
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / CONFIG_NAME
+        if path.exists():
+            raise WorkspaceError(f"{path} already exists; this is a workspace already")
+        config = config or Config()
+        path.write_text(dump_config(config), encoding="utf-8")
+        workspace = cls(directory.resolve(), config)
+        workspace.store  # create the store file now, so `init` leaves a complete workspace
+        return workspace
+
+    @classmethod
+    def open(cls, directory: Path) -> "Workspace":
+        path = directory / CONFIG_NAME
+        if not path.is_file():
+            raise WorkspaceError(f"{directory} is not a videokr workspace (no {CONFIG_NAME}); run `videokr init`")
+        return cls(directory.resolve(), load_config(path))
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> "Workspace":
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / CONFIG_NAME).is_file():
+                return cls.open(candidate)
+        raise WorkspaceError(
+            f"no videokr workspace in {here} or any parent (looked for {CONFIG_NAME}); "
+            "run `videokr init DIR` or pass --workspace DIR"
+        )
