@@ -67,21 +67,19 @@ def test_parse_reply() -> None:
 
 def test_judge_over_real_http_is_cached(loopback) -> None:
     server = loopback(lambda body: "1" if "ATP" in body["messages"][0]["content"] else "0")
-    if True:
-        judge = Judge(openai_complete(server.base_url), model="judge-m")
-        v = judge.judge("What?", None, "adenosine triphosphate", "<answer>ATP</answer>", "open-ended")
-        assert v.correct is True and not v.cached
-        assert server.requests[0]["temperature"] == 1.0 and server.requests[0]["max_tokens"] == 256
-        assert server.requests[0]["model"] == "judge-m"
-        again = judge.judge("What?", None, "adenosine triphosphate", "<answer>ATP</answer>", "open-ended")
-        assert again.correct is True and again.cached and len(server.requests) == 1
-        assert judge.judge("What?", None, "glucose", "<answer>fructose</answer>", "open-ended").correct is False
+    judge = Judge(openai_complete(server.base_url), model="judge-m")
+    v = judge.judge("What?", None, "adenosine triphosphate", "<answer>ATP</answer>", "open-ended")
+    assert v.correct is True and not v.cached
+    assert server.requests[0]["temperature"] == 1.0 and server.requests[0]["max_tokens"] == 256
+    assert server.requests[0]["model"] == "judge-m"
+    again = judge.judge("What?", None, "adenosine triphosphate", "<answer>ATP</answer>", "open-ended")
+    assert again.correct is True and again.cached and len(server.requests) == 1
+    assert judge.judge("What?", None, "glucose", "<answer>fructose</answer>", "open-ended").correct is False
 
 
 def test_judge_failure_leaves_item_unscored(loopback) -> None:
     server = loopback(lambda body: (400, "bad request"))
-    if True:
-        v = Judge(openai_complete(server.base_url)).judge("Q", None, "x", "y", "open-ended")
-        assert v.correct is None and "BadRequest" in (v.error or "")
+    v = Judge(openai_complete(server.base_url)).judge("Q", None, "x", "y", "open-ended")
+    assert v.correct is None and "BadRequest" in (v.error or "")
     garbled = Judge(lambda m, p: "maybe").judge("Q", None, "x", "y", "open-ended")
     assert garbled.correct is None and "not 1 or 0" in (garbled.error or "")
