@@ -30,9 +30,10 @@ def test_score_writes_fields_and_reports_bad_lines(tmp_path: Path) -> None:
     src, out = write(tmp_path / "pred.jsonl"), tmp_path / "scored.jsonl"
     result = CliRunner().invoke(app, ["score", str(src), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "pred.jsonl:3: not JSON" in result.output
-    assert "pred.jsonl:6: missing field(s) answer" in result.output
-    assert "66.67%" in result.output  # 2 of 3 scored: item 4 is unscored, not wrong
+    flat = " ".join(result.output.split())
+    assert "pred.jsonl:3: not JSON" in flat
+    assert "pred.jsonl:6: missing field(s) answer" in flat
+    assert "66.67%" in flat  # 2 of 3 scored: item 4 is unscored, not wrong
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
     first = rows[0]
@@ -55,4 +56,4 @@ def test_score_with_judge_over_loopback(tmp_path: Path, loopback) -> None:
 
 def test_score_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["score", str(tmp_path / "nope.jsonl")])
-    assert result.exit_code == 1 and "no such file" in result.output
+    assert result.exit_code == 1 and "no such file" in " ".join(result.output.split())
