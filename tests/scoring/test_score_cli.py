@@ -40,7 +40,8 @@ def test_score_writes_fields_and_reports_bad_lines(tmp_path: Path) -> None:
     assert (first["pred"], first["correct"], first["reward"], first["format_reward"], first["accuracy_reward"]) == (
         "B", True, 1.0, 1.0, 1.0)
     assert rows[1]["pred"] == "B" and rows[1]["correct"] is False  # the article "a" is not option A
-    assert rows[2]["correct"] is True and rows[2]["accuracy_reward"] > 0.6  # ROUGE vs "mitochondria"
+    assert rows[2]["correct"] is True  # by normalisation; ROUGE is stricter:
+    assert abs(rows[2]["accuracy_reward"] - 4 / 9) < 1e-9  # (2/3 + 0 + 2/3) / 3: no gold bigram
     assert rows[3]["correct"] is None and rows[3]["scored_by"] == "unscored"
 
 
