@@ -1,10 +1,11 @@
 """The SFT/RL split of §3.5: random, grouped by video, stratified.
 
 Every example of a video lands in the same set, so no video is seen in both SFT and RL.
-Within each stratum (discipline, subject, the video's main skill) videos are taken in a
-seeded random order and placed by systematic sampling on their cumulative example count,
-which keeps each stratum's SFT share within one video of the target ratio. A stratum with
-two or more videos always contributes to both sets, so small subjects are not lost.
+Within each stratum (discipline, subject) videos are ordered by their main skill, randomly
+within a skill (seeded), and placed by systematic sampling on their cumulative example
+count: each subject's SFT share stays within one video of the target ratio, and so does
+each skill's within it (implicit stratification). A subject with two or more videos
+always contributes to both sets, so small subjects are not lost.
 
 The SFT set trains on chains of thought, so a video with an example that has none can only
 go to RL; such videos are placed first and the stratum's remaining videos make up the SFT
@@ -50,9 +51,13 @@ class SplitResult:
 def stratum_key(items: list[SplitItem], stratify: bool) -> str:
     if not stratify:
         return "all"
-    first = items[0]
-    skill = Counter(i.skill or "-" for i in items).most_common(1)[0][0]
-    return f"{first.discipline or '-'} / {first.subject or '-'} / {skill}"
+    first = min(items, key=lambda i: i.example_id)
+    return f"{first.discipline or '-'} / {first.subject or '-'}"
+
+
+def main_skill(items: list[SplitItem]) -> str:
+    counts = Counter(i.skill or "-" for i in items)
+    return min(counts, key=lambda s: (-counts[s], s))
 
 
 def split_by_video(
@@ -82,6 +87,8 @@ def split_by_video(
         videos = strata[key]
         rng = random.Random(f"{seed}\x1f{key}")
         rng.shuffle(videos)
+        if stratify:
+            videos.sort(key=lambda v: main_skill(by_video[v]))  # stable: random within a skill
         offset = rng.random() - 0.5
         forced = [v for v in videos if not all(i.has_cot for i in by_video[v])]
         free = [v for v in videos if v not in set(forced)]
