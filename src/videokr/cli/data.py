@@ -99,7 +99,11 @@ def _count_lines(path: Path) -> int | None:
         head = handle.read(1)
         if head == b"[":
             return None
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) + 1
+        lines, last = 0, b"\n"
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+        return lines + (last != b"\n")
 
 
 def split(
