@@ -1,10 +1,15 @@
 """The SFT/RL split of §3.5: random, grouped by video, stratified.
 
 Every example of a video lands in the same set, so no video is seen in both SFT and RL.
-Within each stratum (discipline, subject, the video's main skill) videos are taken in a
-seeded random order and placed by systematic sampling on their cumulative example count,
-which keeps each stratum's SFT share within one video of the target ratio. A stratum with
-two or more videos always contributes to both sets, so small subjects are not lost.
+Within each stratum (discipline, subject) videos are ordered by their main skill, randomly
+within a skill (seeded), and placed by systematic sampling on their cumulative example
+count: each subject's SFT share stays within one video of the target ratio, and so does
+each skill's within it (implicit stratification). A subject with two or more videos
+always contributes to both sets, so small subjects are not lost.
+
+The SFT set trains on chains of thought, so a video with an example that has none can only
+go to RL; such videos are placed first and the stratum's remaining videos make up the SFT
+share of the whole stratum.
 
 Pure: same examples, ratio and seed give the same split, whatever the input order.
 """
@@ -28,12 +33,14 @@ class SplitItem:
     discipline: str | None = None
     subject: str | None = None
     skill: str | None = None
+    has_cot: bool = True
 
 
 @dataclass
 class SplitResult:
     assignment: dict[str, str]  # example id -> "sft" | "rl"
     video_sets: dict[str, str]  # video id -> "sft" | "rl"
+    rl_only_videos: int = 0  # videos sent to RL because an example has no chain of thought
     strata: dict[str, dict[str, int]] = field(default_factory=dict)  # stratum -> examples per set
 
     def counts(self) -> dict[str, int]:
@@ -44,9 +51,13 @@ class SplitResult:
 def stratum_key(items: list[SplitItem], stratify: bool) -> str:
     if not stratify:
         return "all"
-    first = items[0]
-    skill = Counter(i.skill or "-" for i in items).most_common(1)[0][0]
-    return f"{first.discipline or '-'} / {first.subject or '-'} / {skill}"
+    first = min(items, key=lambda i: i.example_id)
+    return f"{first.discipline or '-'} / {first.subject or '-'}"
+
+
+def main_skill(items: list[SplitItem]) -> str:
+    counts = Counter(i.skill or "-" for i in items)
+    return min(counts, key=lambda s: (-counts[s], s))
 
 
 def split_by_video(
@@ -71,18 +82,29 @@ def split_by_video(
 
     video_sets: dict[str, str] = {}
     report: dict[str, dict[str, int]] = {}
+    rl_only = 0
     for key in sorted(strata):
         videos = strata[key]
         rng = random.Random(f"{seed}\x1f{key}")
         rng.shuffle(videos)
+        if stratify:
+            videos.sort(key=lambda v: main_skill(by_video[v]))  # stable: random within a skill
         offset = rng.random() - 0.5
-        placed = _systematic(videos, by_video, target, offset)
-        _keep_both_sets(placed, by_video, target)
+        forced = [v for v in videos if not all(i.has_cot for i in by_video[v])]
+        free = [v for v in videos if v not in set(forced)]
+        placed = dict.fromkeys(forced, "rl")
+        rl_only += len(forced)
+        n_all = sum(len(by_video[v]) for v in videos)
+        n_free = sum(len(by_video[v]) for v in free)
+        free_target = min(1.0, target * n_all / n_free) if n_free else 0.0
+        free_placed = _systematic(free, by_video, free_target, offset)
+        _keep_both_sets(free_placed, by_video, free_target, rl_already=bool(forced))
+        placed.update(free_placed)
         video_sets.update(placed)
         report[key] = {s: sum(len(by_video[v]) for v, s2 in placed.items() if s2 == s) for s in SETS}
 
     assignment = {item.example_id: video_sets[v] for v, group in by_video.items() for item in group}
-    return SplitResult(assignment, video_sets, report)
+    return SplitResult(assignment, video_sets, rl_only, report)
 
 
 def _systematic(
@@ -102,11 +124,15 @@ def _systematic(
     return placed
 
 
-def _keep_both_sets(placed: dict[str, str], by_video: dict[str, list[SplitItem]], target: float) -> None:
+def _keep_both_sets(
+    placed: dict[str, str], by_video: dict[str, list[SplitItem]], target: float, *, rl_already: bool = False
+) -> None:
     """A stratum of two or more videos gives at least one to each set (when the ratio allows)."""
-    if len(placed) < 2 or target in (0.0, 1.0):
+    if target <= 0.0 or (target >= 1.0 and not rl_already) or len(placed) < (1 if rl_already else 2):
         return
     for empty in SETS:
+        if empty == "rl" and rl_already:
+            continue
         if empty not in placed.values():
             # move the smallest video of the full set; ties broken by id for determinism
             donor = min(placed, key=lambda v: (len(by_video[v]), v))

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS items (
     digest TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (kind, id)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS ledger (
     step TEXT NOT NULL,
     item_id TEXT NOT NULL,
@@ -279,23 +279,31 @@ class Store:
         reason: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        self.record_outcomes(step, version, [(item_id, fingerprint, outcome, reason, detail)])
+
+    def record_outcomes(
+        self,
+        step: str,
+        version: str,
+        rows: Iterable[tuple[str, str, Outcome, str | None, dict[str, Any] | None]],
+    ) -> None:
+        """Ledger rows (item_id, fingerprint, outcome, reason, detail) of one step, in one transaction."""
+        now = utcnow()
+        params = [
+            (
+                step, item_id, version, fingerprint, Outcome(outcome).value, reason,
+                None if detail is None else json.dumps(detail, ensure_ascii=False, sort_keys=True), now,
+            )
+            for item_id, fingerprint, outcome, reason, detail in rows
+        ]
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO ledger (step, item_id, version, fingerprint, outcome, reason, detail, attempts, "
                 "updated_at) VALUES (?,?,?,?,?,?,?,1,?) ON CONFLICT (step, item_id) DO UPDATE SET "
                 "version=excluded.version, fingerprint=excluded.fingerprint, outcome=excluded.outcome, "
                 "reason=excluded.reason, detail=excluded.detail, attempts=ledger.attempts+1, "
                 "updated_at=excluded.updated_at",
-                (
-                    step,
-                    item_id,
-                    version,
-                    fingerprint,
-                    Outcome(outcome).value,
-                    reason,
-                    None if detail is None else json.dumps(detail, ensure_ascii=False, sort_keys=True),
-                    utcnow(),
-                ),
+                params,
             )
 
     def ledger_summary(self) -> dict[str, dict[str, int]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from videokr.config import ConfigError
 from videokr.progress import console
 from videokr.workspace import Workspace, WorkspaceError
 
@@ -20,7 +21,7 @@ def workspace(ctx: typer.Context) -> Workspace:
     chosen: Path | None = (root.obj or {}).get("workspace")
     try:
         return Workspace.open(chosen) if chosen else Workspace.find()
-    except WorkspaceError as exc:
+    except (WorkspaceError, ConfigError) as exc:
         fail(str(exc))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videokr.formats.official import Kind, LineError, SourceLine, example_id, parse_line, read_source, resolve_video
+from videokr.records import Outcome
 from videokr.pipeline.step import Result, Step, StepReport, run_step
 from videokr.store import Store, digest_of
 
@@ -96,7 +97,7 @@ def import_file(
     report = run_step(store, step, import_items(path), on_progress=on_progress, batch_size=2000)
     rejected = [
         entry.reason or entry.item_id
-        for entry in store.ledger_entries(step.name)
-        if entry.outcome.value == "rejected" and (entry.reason or "").startswith(f"{path.name}:")
+        for entry in store.ledger_entries(step.name, Outcome.REJECTED)
+        if (entry.reason or "").startswith(f"{path.name}:")
     ]
     return ImportReport(path, report, rejected)

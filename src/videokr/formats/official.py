@@ -225,11 +225,9 @@ def normalize_video_path(path: str) -> str:
     text = path.strip().replace("\\", "/")
     if "://" in text:
         return text
-    if text.startswith("/"):
-        return str(PurePosixPath(text))
-    while text.startswith("./"):
-        text = text[2:]
-    return str(PurePosixPath(text))
+    absolute = text.startswith("/")
+    parts = [p for p in text.split("/") if p and p != "."]
+    return ("/" if absolute else "") + "/".join(parts)
 
 
 def resolve_video(path: str, video_root: Path | None) -> Path:

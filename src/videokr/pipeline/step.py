@@ -125,21 +125,17 @@ def run_step(
 def _commit(store: Store, step: Step[Any], pending: list[tuple[str, str, Result]], report: StepReport) -> None:
     if not pending:
         return
+    records = [record for _, _, result in pending for record in result.records]
     with store.transaction():
-        for item_id, fingerprint, result in pending:
-            if result.records:
-                put = store.put_many(result.records)
-                report.written += put.inserted + put.updated
-            store.record_outcome(
-                step.name,
-                item_id,
-                version=step.version,
-                fingerprint=fingerprint,
-                outcome=result.outcome,
-                reason=result.reason,
-                detail=result.detail,
-            )
-            report.counts[result.outcome.value] += 1
+        put = store.put_many(records)
+        store.record_outcomes(
+            step.name,
+            step.version,
+            ((item_id, fp, result.outcome, result.reason, result.detail) for item_id, fp, result in pending),
+        )
+    report.written += put.inserted + put.updated
+    for _, _, result in pending:
+        report.counts[result.outcome.value] += 1
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

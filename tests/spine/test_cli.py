@@ -1,0 +1,107 @@
+"""The `videokr` command: workspace discovery, --help on every verb, the data verbs and the demo."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from videokr.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args, cwd=None):
+    import os
+
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        result.text = " ".join(result.output.split())  # rich wraps at the terminal width
+        return result
+    finally:
+        os.chdir(old)
+
+
+def all_commands(group, prefix=()):
+    import typer.main
+
+    click_group = typer.main.get_command(group)
+
+    def walk(cmd, path):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, path + (name,))
+
+    yield from walk(click_group, prefix)
+
+
+def test_help_on_every_verb():
+    for path in all_commands(app):
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, path
+        assert "Usage" in result.output
+
+
+def test_workspace_found_upward_and_by_option(tmp_path, sample):
+    assert invoke("init", tmp_path / "ws").exit_code == 0
+    deep = tmp_path / "ws" / "a" / "b"
+    deep.mkdir(parents=True)
+    result = invoke("import", sample / "videokr-eval-sample.jsonl", "--kind", "eval", cwd=deep)
+    assert result.exit_code == 0 and "12 accepted" in result.text
+    result = invoke("-w", tmp_path / "ws", "status")
+    assert "import.eval" in result.text
+    result = invoke("status", cwd=tmp_path)
+    assert result.exit_code == 1 and "no videokr workspace" in result.text
+    assert "already exists" in invoke("init", tmp_path / "ws").text
+
+
+def test_config_typos_are_named(tmp_path):
+    invoke("init", tmp_path)
+    (tmp_path / "videokr.yaml").write_text("split:\n  ratoi: [1, 1]\n")
+    result = invoke("-w", tmp_path, "status")
+    assert result.exit_code == 1 and "split.ratoi" in result.text
+
+
+def test_import_split_export_stats(tmp_path, sample):
+    ws = tmp_path / "ws"
+    invoke("init", ws, "--video-root", sample)
+    result = invoke("-w", ws, "import", sample / "videokr-sft-sample.jsonl", "--kind", "sft", "--require-video")
+    assert "48 accepted, 3 rejected" in result.text
+    assert "videokr-sft-sample.jsonl:21: not valid JSON" in result.text
+    invoke("-w", ws, "import", sample / "videokr-rl-sample.json", "--kind", "rl")
+    result = invoke("-w", ws, "split", "--ratio", "201:114", "--seed", "1")
+    assert result.exit_code == 0 and "split 72 examples of 12 videos" in result.text
+    assert "--ratio must look like" in invoke("-w", ws, "split", "--ratio", "2-1").text
+    for fmt in ("llamafactory", "verl", "hf", "jsonl"):
+        result = invoke("-w", ws, "export", "--set", "sft", "--format", fmt, "--out", tmp_path / fmt)
+        assert result.exit_code == 0, result.output
+    assert "--format must be one of" in invoke("-w", ws, "export", "--set", "sft", "--format", "x",
+                                               "--out", tmp_path).text
+    assert "the eval set is empty" in invoke("-w", ws, "export", "--set", "eval", "--format", "jsonl",
+                                             "--out", tmp_path / "e").text
+    result = invoke("-w", ws, "stats", "--out", tmp_path / "r" / "report.html")
+    numbers = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert numbers["examples"] == 72 and numbers["videos"] == 12
+    assert set(numbers["per_skill"]) == {"VidR", "KnowVid", "KnowVidR"}
+    assert len(numbers["per_discipline"]) == 4
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.count("<svg") >= 8 and "examples per discipline" in html
+
+
+def test_demo_end_to_end(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "videokr.cli.main", "demo", "--out", str(tmp_path / "d")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "demo done" in result.stderr
+    for sub in ("sft-llamafactory/videokr_train.json", "rl-verl/train.parquet", "eval-hf/data",
+                "sft-jsonl/videokr-sft.jsonl"):
+        assert (tmp_path / "d" / "exports" / sub).exists(), sub
+    assert (tmp_path / "d" / "report.html").is_file()
+    again = subprocess.run([sys.executable, "-m", "videokr.cli.main", "demo", "--out", str(tmp_path / "d")],
+                           capture_output=True, text=True, timeout=300)
+    text = " ".join(again.stderr.split())
+    assert "reused" in text and "0 accepted, 0 rejected, 51 already imported" in text
