@@ -107,14 +107,19 @@ class TransformersBackend:
     @classmethod
     def from_pretrained(cls, path: str, *, dtype: str = "auto", device: str | None = None, **kwargs: Any) -> "TransformersBackend":
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device).eval()
-        processor = AutoProcessor.from_pretrained(path)
+        try:
+            processor = AutoProcessor.from_pretrained(path)
+        except (ImportError, OSError, ValueError, TypeError):  # no processor files, or no torchvision
+            processor = AutoTokenizer.from_pretrained(path)
         return cls(model, processor, device=device, **kwargs)
 
     def _inputs(self, batch: Sequence[GenerationRequest]) -> Any:
+        if getattr(self.processor, "video_processor", None) is None or not _torchvision_available():
+            return self._numpy_inputs(batch)
         texts, videos, metadata = [], [], []
         for request in batch:
             messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.prompt}]}]
@@ -132,6 +137,31 @@ class TransformersBackend:
             kwargs["video_metadata"] = metadata
             kwargs["do_sample_frames"] = False
         return self.processor(**kwargs)
+
+    def _numpy_inputs(self, batch: Sequence[GenerationRequest]) -> Any:
+        """The same inputs built without torchvision (see :mod:`videokr.evaluate.qwen_video`)."""
+        import torch
+
+        from videokr.evaluate.qwen_video import QwenVision, expand_video_tokens, video_patches
+
+        vision = QwenVision.from_config(self.model.config)
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        texts, patches, grids, seconds = [], [], [], []
+        for request in batch:
+            messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.prompt}]}]
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            p, grid, times = video_patches(request.frames, vision)
+            texts.append(expand_video_tokens(text, grid, times, vision))
+            patches.append(p)
+            grids.append(grid)
+            step = (times[1] - times[0]) if len(times) > 1 else float(vision.temporal_patch_size)
+            seconds.append(step)
+        inputs = tokenizer(texts, return_tensors="pt", padding=True)
+        inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(self.model.dtype)
+        inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
+        if not vision.timestamps:  # Qwen2.5-VL: the time one temporal group spans
+            inputs["second_per_grid_ts"] = torch.tensor(seconds, dtype=torch.float32)
+        return inputs
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         import torch
@@ -152,6 +182,14 @@ class TransformersBackend:
             new = generated[:, inputs["input_ids"].shape[1]:]
             outputs.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
         return outputs
+
+
+def _torchvision_available() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # a torchvision built for another torch fails on import, not just missing
+        return False
+    return True
 
 
 def _accepts_video_metadata(processor: Any) -> bool:
