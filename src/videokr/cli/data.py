@@ -186,8 +186,17 @@ def export(
 def _select(ws: Workspace, set_name: str) -> list:
     store = ws.store
     if set_name == "eval":
-        return list(store.iter_records("eval_item"))
-    return list(store.iter_records("example", where="json_extract(data, '$.split') = ?", params=(set_name,)))
+        kind, where, params = "eval_item", "", ()
+    else:
+        kind, where, params = "example", "json_extract(data, '$.split') = ?", (set_name,)
+    total = store.execute(f"SELECT count(*) FROM items WHERE kind=? {'AND ' + where if where else ''}",
+                          (kind, *params)).fetchone()[0]
+    items = []
+    with progress_bar(f"read {set_name} set", total) as advance:
+        for record in store.iter_records(kind, where=where, params=params):
+            items.append(record)
+            advance(1)
+    return items
 
 
 def stats(
