@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data
+from videokr.cli import data, llm
 
 app = typer.Typer(
     name="videokr",
@@ -28,6 +28,7 @@ def root(
 
 
 data.register(app)
+llm.register(app)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 FAULT_KINDS = (
     "ok",
+    "400",  # the provider refuses the request: a verdict, not a fault to retry
     "429",
     "500",
     "timeout",  # reply only after `timeout_delay_s`, by when the client should have given up
@@ -351,6 +352,10 @@ class TestServer:
             extra = {} if self.retry_after_s is None else {"Retry-After": f"{self.retry_after_s:g}"}
             return await _send_json(
                 writer, 429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}, extra
+            )
+        if fault == "400":
+            return await _send_json(
+                writer, 400, {"error": {"message": "Invalid request: content policy", "type": "invalid_request_error"}}
             )
         if fault == "500":
             return await _send_json(writer, 500, {"error": {"message": "internal error", "type": "server_error"}})
