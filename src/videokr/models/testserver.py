@@ -299,8 +299,11 @@ class TestServer:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             with self._lock:
                 self.stats.auth_failures += 1
+            # Like some providers, echo the key that was sent: a client must not store or print it.
+            sent = headers.get("authorization", "").removeprefix("Bearer ")
             return await _send_json(
-                writer, 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+                writer, 401,
+                {"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error"}},
             )
         if not path.startswith("/v1/"):
             path = "/v1" + path
