@@ -217,3 +217,117 @@ def models_list(ctx: typer.Context) -> None:
                       f"{config.price.input_per_mtok:g}/{config.price.output_per_mtok:g}",
                       str(config.limits.concurrency))
     console.print(table)
+
+
+@models_app.command("status")
+def models_status(
+    ctx: typer.Context,
+    preset: str = typer.Option(None, help="'paper' shows Table 8 as published; default: this workspace's view"),
+) -> None:
+    """The eligibility matrix, step by model, like the paper's Table 8."""
+    from videokr.models.audit import pool_with_audits
+    from videokr.models.config import PoolConfig, paper_models
+    from videokr.models.pool import POOL_STEPS, ModelPool
+
+    if preset == "paper":
+        pool = ModelPool(paper_models(), PoolConfig())
+        title = "Table 8 (as published)"
+    elif preset is None:
+        ws = _need_workspace(ctx)
+        pool = pool_with_audits(ws.config.models, ws.config.pool, ws.store)
+        title = (f"eligible models (error rate ≤ {ws.config.pool.max_error_rate:.0%}; "
+                 f"verdicts: {ws.config.pool.verdicts})")
+    else:
+        fail(f"unknown preset {preset!r}; known: paper")
+    table = Table(title=title)
+    table.add_column("step")
+    table.add_column("modality")
+    for name, config in pool.models.items():
+        table.add_column(config.display_name or name, justify="center")
+    section = None
+    for step in POOL_STEPS:
+        if step.section != section:
+            section = step.section
+            table.add_row(f"[bold]{section}[/]", *[""] * (len(pool.models) + 1))
+        cells = []
+        for model in pool.models:
+            verdict = pool.verdict(step.name, model)
+            cell = verdict.mark
+            if verdict.error_rate is not None:
+                cell += f" {verdict.error_rate:.0%}"
+            if verdict.source in ("audit", "override", "not audited"):
+                cell += f" ({verdict.source})"
+            cells.append(cell)
+        table.add_row(f"{step.label} [{step.name}]", step.modality.capitalize(), *cells)
+    console.print(table)
+    console.print("✓ eligible · ✗ failed validation or not audited · - not suited to the step's modality")
+
+
+@audit_app.command("sample")
+def audit_sample(
+    ctx: typer.Context,
+    step: str = typer.Option(..., "--step", help="a pool step, e.g. scenarios (see `videokr models status`)"),
+    model: str = typer.Option(..., "--model", help="a model named in videokr.yaml"),
+    n: int = typer.Option(None, "--n", min=1, help="inputs to sample (default: pool.audit_size, 100)"),
+    inputs: Path = typer.Option(None, "--inputs", exists=True, dir_okay=False,
+                                help="Batch-format requests of the step (default: its requests in the cache)"),
+    sheet: Path = typer.Option(None, "--sheet", help="CSV for the experts (default: audit-STEP-MODEL.csv)"),
+    seed: int = typer.Option(0, help="seed of the sample"),
+) -> None:
+    """Draw N real inputs of STEP, record MODEL's outputs, write a sheet for expert labels."""
+    from videokr.models.audit import AuditError, sample_audit
+    from videokr.models.gateway import Gateway
+    from videokr.models.pool import STEPS_BY_NAME
+    from videokr.models.runner import RequestFileError, read_requests
+
+    ws = _need_workspace(ctx)
+    if step not in STEPS_BY_NAME:
+        fail(f"unknown step {step!r}; steps: {', '.join(STEPS_BY_NAME)}")
+    if model not in ws.config.models:
+        fail(f"unknown model {model!r}; configured: {', '.join(sorted(ws.config.models))}")
+    try:
+        lines = read_requests(inputs) if inputs else None
+    except RequestFileError as exc:
+        fail(str(exc))
+    sheet = sheet or Path(f"audit-{step}-{model}.csv")
+
+    async def go() -> object:
+        async with Gateway(ws.config.models, ws.store) as gateway:
+            return await sample_audit(gateway, ws.store, step=step, model=model,
+                                      n=n or ws.config.pool.audit_size, sheet=sheet, lines=lines, seed=seed)
+
+    try:
+        result = asyncio.run(go())
+    except AuditError as exc:
+        fail(str(exc))
+    console.print(f"sampled {result.sampled} inputs of {step}; {result.answered} answered by {model}; "
+                  f"experts label each row of {result.sheet} as fine, soft or hard, then run "
+                  "`videokr models audit import`")
+
+
+@audit_app.command("import")
+def audit_import(
+    ctx: typer.Context,
+    sheets: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="labelled audit sheets (CSV)"),
+) -> None:
+    """Read experts' labels (fine / soft / hard) and show the resulting error rates."""
+    from videokr.models.audit import AuditError, import_audit
+
+    ws = _need_workspace(ctx)
+    summaries = {}
+    for sheet in sheets:
+        try:
+            summaries = import_audit(ws.store, sheet)
+        except AuditError as exc:
+            fail(str(exc))
+    threshold = ws.config.pool.max_error_rate
+    table = Table(title="audits")
+    for column in ("step", "model", "labelled", "hard", "soft", "error rate", "eligible"):
+        table.add_column(column)
+    for (step, model), summary in sorted(summaries.items()):
+        complete = summary.labelled >= ws.config.pool.audit_size
+        verdict = ("✓" if summary.error_rate <= threshold else "✗") if complete else \
+            f"incomplete ({summary.labelled}/{ws.config.pool.audit_size})"
+        table.add_row(step, model, str(summary.labelled), str(summary.hard), str(summary.soft),
+                      f"{summary.error_rate:.1%}", verdict)
+    console.print(table)
