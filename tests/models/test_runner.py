@@ -179,3 +179,27 @@ def test_api_key_never_reaches_store_output_or_messages(tmp_path: Path, monkeypa
     for secret in (right, wrong):
         assert all(secret not in text for text in texts)
         assert all(secret.encode() not in blob for blob in blobs)
+
+
+def test_cost_batch_and_dry_run_through_the_cli(tmp_path: Path) -> None:
+    requests = write_requests(tmp_path / "in.jsonl", 6)
+    store = str(tmp_path / "c.sqlite")
+    runner = CliRunner()
+    env = {"COLUMNS": "200"}
+    with TestServer() as server:
+        dry = runner.invoke(app, ["llm", "run", str(requests), "--model", "m", "--out", str(tmp_path / "d.jsonl"),
+                                  "--base-url", server.base_url, "--store", store, "--dry-run"], env=env)
+        assert dry.exit_code == 0 and "6 requests would be sent" in dry.output
+        assert server.stats.total_received == 0
+        assert all(r["error"]["code"] == "dry_run" for r in read_out(tmp_path / "d.jsonl"))
+        batch = runner.invoke(app, ["llm", "batch", str(requests), "--model", "m", "--out", str(tmp_path / "b.jsonl"),
+                                    "--base-url", server.base_url, "--store", store, "--poll", "0.01"], env=env)
+        assert batch.exit_code == 0, batch.output
+        assert "6 answered" in batch.output
+        direct = runner.invoke(app, ["llm", "run", str(requests), "--model", "m", "--out", str(tmp_path / "r.jsonl"),
+                                     "--base-url", server.base_url, "--store", store], env=env)
+        assert "0 sent now, 6 from the cache" in direct.output
+        assert server.stats.total_received == 0
+    cost = runner.invoke(app, ["cost", "--store", store, "--by", "step,model,via"], env=env)
+    assert cost.exit_code == 0 and "batch" in cost.output and "total" in cost.output
+    assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "r.jsonl").read_bytes()
