@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data, evaluation
+from videokr.cli import data, evaluation, llm
 
 app = typer.Typer(
     name="videokr",
@@ -29,6 +29,7 @@ def root(
 
 data.register(app)
 evaluation.register(app)
+llm.register(app)
 
 
 def main() -> None:

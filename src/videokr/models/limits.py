@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 
 BUCKET_SECONDS = 5.0
+RETRY_AFTER_MAX_S = 600.0  # a provider asking for more than this is treated as asking for this
 
 
 class RateLimiter:
@@ -76,10 +77,13 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
 def backoff_delay(
     attempt: int, *, base_s: float, max_s: float, retry_after_s: float | None = None, rng: random.Random | None = None
 ) -> float:
-    """Delay before resend number `attempt` (1 = first resend)."""
+    """Delay before resend number `attempt` (1 = first resend).
+
+    A provider's Retry-After is obeyed even beyond `max_s`: it knows when its window reopens.
+    """
     rng = rng or random
     if retry_after_s is not None:
-        return min(max_s, retry_after_s) * (1.0 + 0.1 * rng.random())
+        return min(RETRY_AFTER_MAX_S, retry_after_s) * (1.0 + 0.1 * rng.random())
     step = min(max_s, base_s * (2 ** (attempt - 1)))
     return step * (0.5 + 0.5 * rng.random())
 

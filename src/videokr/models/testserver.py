@@ -26,13 +26,14 @@ import json
 import random
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = (
     "ok",
+    "400",  # the provider refuses the request: a verdict, not a fault to retry
     "429",
     "500",
     "timeout",  # reply only after `timeout_delay_s`, by when the client should have given up
@@ -298,8 +299,11 @@ class TestServer:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             with self._lock:
                 self.stats.auth_failures += 1
+            # Like some providers, echo the key that was sent: a client must not store or print it.
+            sent = headers.get("authorization", "").removeprefix("Bearer ")
             return await _send_json(
-                writer, 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+                writer, 401,
+                {"error": {"message": f"Incorrect API key provided: {sent}", "type": "invalid_request_error"}},
             )
         if not path.startswith("/v1/"):
             path = "/v1" + path
@@ -351,6 +355,10 @@ class TestServer:
             extra = {} if self.retry_after_s is None else {"Retry-After": f"{self.retry_after_s:g}"}
             return await _send_json(
                 writer, 429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}, extra
+            )
+        if fault == "400":
+            return await _send_json(
+                writer, 400, {"error": {"message": "Invalid request: content policy", "type": "invalid_request_error"}}
             )
         if fault == "500":
             return await _send_json(writer, 500, {"error": {"message": "internal error", "type": "server_error"}})
