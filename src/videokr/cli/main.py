@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data
+from videokr.cli import data, video
 
 app = typer.Typer(
     name="videokr",
@@ -28,6 +28,7 @@ def root(
 
 
 data.register(app)
+video.register(app)
 
 
 def main() -> None:
