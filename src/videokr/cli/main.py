@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data, evaluation, llm
+from videokr.cli import data, evaluation, llm, video
 
 app = typer.Typer(
     name="videokr",
@@ -30,6 +30,7 @@ def root(
 data.register(app)
 evaluation.register(app)
 llm.register(app)
+video.register(app)
 
 
 def main() -> None:

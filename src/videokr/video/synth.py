@@ -132,7 +132,7 @@ def scene_frames(
             for _ in range(4)
         ]
         base = rng.uniform(60, 190, 3)
-        vx, vy = rng.uniform(-1.5, 1.5, 2)
+        vx, vy = rng.uniform(-0.4, 0.4, 2)  # pixels per frame: a slow pan
         for j in range(min(length, n - i)):
             img = np.broadcast_to(base, (height, width, 3)).astype(np.float32).copy()
             for kx, ky, phase, amp in waves:
