@@ -12,8 +12,15 @@ from videokr.cli.common import fail
 from videokr.progress import console
 
 
+eval_app = typer.Typer(help="Evaluate models on the benchmarks of the paper and report.", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
+    eval_app.command("run")(eval_run)
+    eval_app.command("report")(eval_report)
+    eval_app.command("rescore")(eval_rescore)
+    app.add_typer(eval_app, name="eval")
 
 
 def _judge(judge_url: str | None, judge_model: str | None):  # type: ignore[no-untyped-def]
@@ -66,3 +73,147 @@ def score(
         console.print(f"scored lines written to {out}")
     if report.bad and not good:
         raise typer.Exit(1)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, Path]:
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            fail(f"{what} takes NAME=PATH, got {value!r}")
+        out[name.strip()] = Path(path)
+    return out
+
+
+def _backend(backend: str, model: str, base_url: str | None, batch_size: int):  # type: ignore[no-untyped-def]
+    from videokr.evaluate import backends
+
+    if backend == "openai":
+        if not base_url:
+            fail("--backend openai needs --base-url (any OpenAI-compatible endpoint)")
+        key = os.environ.get("VIDEOKR_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        return backends.OpenAIBackend(model, base_url, key)
+    if backend == "vllm":
+        if not backends.vllm_available():
+            fail("--backend vllm needs vLLM installed (pip install vllm); or use --backend transformers")
+        return backends.VLLMBackend(model)
+    if backend == "transformers":
+        return backends.TransformersBackend.from_pretrained(model, batch_size=batch_size)
+    fail(f"--backend must be transformers, vllm or openai, not {backend!r}")
+
+
+def eval_run(
+    ctx: typer.Context,
+    model: str = typer.Option(..., "--model", help="checkpoint path (transformers, vllm) or served model name (openai)"),
+    benchmarks: list[str] = typer.Option([], "--benchmark", "-b", help="NAME=PATH of a benchmark file or folder; repeat"),
+    video_roots: list[str] = typer.Option([], "--video-root", help="NAME=DIR where that benchmark's videos are"),
+    frames: str = typer.Option("16,32,64,128", help="frame budgets, comma-separated"),
+    runs: int = typer.Option(3, help="independent runs (samples) per item"),
+    backend: str = typer.Option(None, help="transformers | vllm | openai (default: vllm when installed, else transformers)"),
+    base_url: str = typer.Option(None, help="OpenAI-compatible base URL for --backend openai"),
+    family: str = typer.Option(None, help="prompt family (Appendix C.2); default guessed from the model name"),
+    label: str = typer.Option(None, help="name results are stored and reported under (default: the model)"),
+    limit: int = typer.Option(None, help="at most this many items per benchmark"),
+    on: Path = typer.Option(None, "--on", help="a training-set file: evaluate a random sample of it (Table 5)"),
+    sample: int = typer.Option(3000, help="items sampled from --on"),
+    seed: int = typer.Option(0, help="seed of the --on sample"),
+    temperature: float = typer.Option(0.1),
+    max_new_tokens: int = typer.Option(8192),
+    batch_size: int = typer.Option(8),
+    judge_url: str = typer.Option(None, help="OpenAI-compatible base URL of a judge for open-ended answers"),
+    judge_model: str = typer.Option(None),
+) -> None:
+    """Evaluate a model; every sample is stored as it lands, so a rerun resumes."""
+    from videokr.cli.common import workspace
+    from videokr.evaluate import backends as B
+    from videokr.evaluate.benchmarks import canonical_name, read_benchmark
+    from videokr.evaluate.corpus import read_corpus_sample
+    from videokr.evaluate.prompts import FAMILIES, family_of
+    from videokr.evaluate.runner import EvalSettings, run_eval
+    from videokr.progress import progress_bar
+
+    ws = workspace(ctx)
+    try:
+        budgets = [int(x) for x in frames.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--frames takes comma-separated integers, got {frames!r}")
+    if any(b <= 0 for b in budgets) or runs <= 0:
+        fail("frame budgets and --runs must be positive")
+    family = family or family_of(model)
+    if family not in FAMILIES:
+        fail(f"--family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    try:
+        roots = {canonical_name(k): v for k, v in _pairs(video_roots, "--video-root").items()}
+        chosen_benchmarks = {canonical_name(k): v for k, v in _pairs(benchmarks, "--benchmark").items()}
+    except ValueError as exc:
+        fail(str(exc))
+    items = {}
+    for name, path in chosen_benchmarks.items():
+        try:
+            read = read_benchmark(name, path, roots.get(name), limit)
+        except (ValueError, FileNotFoundError) as exc:
+            fail(str(exc))
+        for reason in read.rejected[:20]:
+            console.print(f"[yellow]skipped[/] {name}: {reason}")
+        console.print(f"{name}: {len(read.items)} items ({len(read.rejected)} skipped)")
+        items[name] = read.items
+    if on is not None:
+        name, corpus_items, rejected = read_corpus_sample(on, sample, seed, ws.video_root())
+        for reason in rejected[:20]:
+            console.print(f"[yellow]skipped[/] {on}: {reason}")
+        items[name] = corpus_items
+    if not items:
+        fail("nothing to evaluate: pass --benchmark NAME=PATH (repeatable) or --on FILE")
+    chosen = backend or ("vllm" if B.vllm_available() else "transformers")
+    engine = _backend(chosen, model, base_url, batch_size)
+    settings = EvalSettings(label or model, family, budgets, runs, temperature, max_new_tokens, batch_size=batch_size)
+    total = sum(len(v) for v in items.values()) * len(budgets) * runs
+    with progress_bar(f"eval {settings.model}", total) as advance:
+        report = run_eval(ws.store, settings, items, engine, judge=_judge(judge_url, judge_model), on_progress=advance)
+    console.print(f"{report.generated} samples generated, {report.reused} already stored, {len(report.failed)} failed")
+    for reason in report.failed[:20]:
+        console.print(f"[yellow]failed[/] {reason}")
+
+
+def eval_report(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("eval-report"), "--out", help="folder for report.md, report.html, frame_scaling.png"),
+    base: str = typer.Option(None, help="model the deltas are taken against"),
+    models: list[str] = typer.Option([], "--model", help="only these models (repeat)"),
+    on: Path = typer.Option(None, "--on", help="report only the Table 5 difficulty analysis of this training file"),
+) -> None:
+    """Write the Table 3 layout, breakdowns, Figure 3 and Table 5 as Markdown and HTML."""
+    from videokr.cli.common import workspace
+    from videokr.evaluate.report import CORPUS_PREFIX, render, table5_markdown
+    from videokr.evaluate.runner import results
+
+    ws = workspace(ctx)
+    samples = results(ws.store, models or None)
+    if on is not None:
+        samples = [s for s in samples if s["benchmark"] == CORPUS_PREFIX + on.name]
+        if not samples:
+            fail(f"no stored samples for {on.name}; run `videokr eval run --on {on}` first")
+        console.print(table5_markdown(samples))
+    if not samples:
+        fail("no stored evaluation samples; run `videokr eval run` first")
+    markdown, page, png = render(samples, base=base)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.html").write_text(page, encoding="utf-8")
+    if png:
+        (out / "frame_scaling.png").write_bytes(png)
+    console.print(f"report written to {out}/report.md and {out}/report.html")
+
+
+def eval_rescore(
+    ctx: typer.Context,
+    model: str = typer.Option(None, "--model"),
+    judge_url: str = typer.Option(None),
+    judge_model: str = typer.Option(None),
+) -> None:
+    """Recompute every stored score from the stored outputs (no generation)."""
+    from videokr.cli.common import workspace
+    from videokr.evaluate.runner import rescore
+
+    n = rescore(workspace(ctx).store, model, judge=_judge(judge_url, judge_model))
+    console.print(f"{n} samples rescored")
