@@ -8,11 +8,11 @@ error that names the key: a typo must not silently fall back to a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from videokr.models.config import ModelConfig, PoolConfig, paper_models
 from videokr.split import PAPER_SPLIT_RATIO
 
 
@@ -32,7 +32,10 @@ class Config(BaseModel):
     store: str = Field(default="videokr.sqlite", description="store file, relative to the workspace")
     video_root: str | None = Field(default=None, description="where relative video paths are resolved")
     split: SplitConfig = Field(default_factory=SplitConfig)
-    models: dict[str, Any] = Field(default_factory=dict, description="model endpoints (see `videokr llm`)")
+    models: dict[str, ModelConfig] = Field(
+        default_factory=paper_models, description="model endpoints by name (see `videokr models`)"
+    )
+    pool: PoolConfig = Field(default_factory=PoolConfig)
 
 
 class ConfigError(ValueError):

@@ -19,17 +19,30 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`; the bar shows done/total, elapsed and ETA, on stderr."""
-    with Progress(
+def progress_bar(
+    description: str, total: int | None, status: Callable[[], str] | None = None
+) -> Iterator[Callable[[int], None]]:
+    """Yields `advance(n)`; the bar shows done/total, elapsed and ETA, on stderr.
+
+    `status()`, when given, is shown after the ETA and refreshed on every advance (live cost).
+    """
+    columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+    ]
+    if status is not None:
+        columns.append(TextColumn("{task.fields[status]}"))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total, status=status() if status else "")
+
+        def advance(n: int = 1) -> None:
+            if status is None:
+                progress.advance(task, n)
+            else:
+                progress.update(task, advance=n, status=status())
+
+        yield advance

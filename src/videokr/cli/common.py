@@ -28,3 +28,11 @@ def workspace(ctx: typer.Context) -> Workspace:
 def fail(message: str, code: int = 1) -> "typer.Exit":
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def require(module: str, extra: str) -> None:
+    """Stop with an install hint when an optional dependency of this verb is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        fail(f"this needs the '{module}' package: pip install 'videokr[{extra}]'")

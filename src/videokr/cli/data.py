@@ -8,7 +8,7 @@ from typing import Literal
 import typer
 from rich.table import Table
 
-from videokr.cli.common import fail, workspace
+from videokr.cli.common import fail, require, workspace
 from videokr.progress import console, progress_bar
 from videokr.workspace import Workspace, WorkspaceError
 
@@ -162,6 +162,8 @@ def export(
         fail(f"--set must be sft, rl or eval, not {set_name!r}")
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt in ("verl", "hf"):
+        require("pyarrow", "export")
     ws = workspace(ctx)
     items = _select(ws, set_name)
     if not items:
@@ -184,8 +186,17 @@ def export(
 def _select(ws: Workspace, set_name: str) -> list:
     store = ws.store
     if set_name == "eval":
-        return list(store.iter_records("eval_item"))
-    return list(store.iter_records("example", where="json_extract(data, '$.split') = ?", params=(set_name,)))
+        kind, where, params = "eval_item", "", ()
+    else:
+        kind, where, params = "example", "json_extract(data, '$.split') = ?", (set_name,)
+    total = store.execute(f"SELECT count(*) FROM items WHERE kind=? {'AND ' + where if where else ''}",
+                          (kind, *params)).fetchone()[0]
+    items = []
+    with progress_bar(f"read {set_name} set", total) as advance:
+        for record in store.iter_records(kind, where=where, params=params):
+            items.append(record)
+            advance(1)
+    return items
 
 
 def stats(
@@ -196,6 +207,7 @@ def stats(
     from videokr.stats.corpus import corpus_stats
     from videokr.stats.report import write_report
 
+    require("matplotlib", "report")
     ws = workspace(ctx)
     numbers = corpus_stats(ws.store)
     html_path, json_path = write_report(numbers, out)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data, evaluation
+from videokr.cli import data, evaluation, llm, video
 
 app = typer.Typer(
     name="videokr",
@@ -29,6 +29,8 @@ def root(
 
 data.register(app)
 evaluation.register(app)
+llm.register(app)
+video.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,161 @@
+"""A labelled near-duplicate set made on the spot, and precision/recall of a setting on it.
+
+Positives: an excerpt of 20–60 s of a benchmark video, transformed as re-uploads are
+(re-encoded harder, rescaled, cropped, brightness-shifted, letterboxed), inserted at a
+fractional time into a training video made of other footage of the same style. Hard
+negatives: training videos of the same style (procedural scenes, or lecture-like slides)
+that share no footage with any benchmark video. Videos are small (128×72, 10 fps) so that
+the whole set is made, encoded, decoded and hashed in about a minute on two cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from videokr.decontam.settings import DecontamSettings
+from videokr.video.synth import scene_frames, slide_frames, write_video
+
+WIDTH, HEIGHT, FPS = 128, 72, 10
+BENCH_SECONDS = 70
+EXCERPT_SECONDS = (20, 60)
+TRANSFORMS = ("reencode", "rescale", "crop", "brightness", "letterbox")
+STYLES = ("scene", "slides")
+
+
+@dataclass(frozen=True)
+class TrainVideo:
+    id: str
+    path: Path
+    bench_id: str | None  # the benchmark video it contains, None for a negative
+    transform: str | None
+    bench_start_s: float | None = None
+    train_start_s: float | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    bench: list[tuple[str, Path]]
+    train: list[TrainVideo]
+
+
+def _style(style: str) -> Callable[..., Iterable[np.ndarray]]:
+    return scene_frames if style == "scene" else slide_frames
+
+
+def _frames(style: str, seed: int, seconds: float) -> list[np.ndarray]:
+    return list(_style(style)(seed, seconds, fps=FPS, width=WIDTH, height=HEIGHT))
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def transform_frames(frames: Sequence[np.ndarray], transform: str) -> list[np.ndarray]:
+    """One re-upload edit applied to an excerpt; the output keeps the training video's size."""
+    if transform == "reencode":  # the training video itself is encoded far harder (see build)
+        return list(frames)
+    if transform == "rescale":  # down to 40% and back up: detail lost as on a low-res upload
+        return [_resize(_resize(f, WIDTH * 2 // 5, HEIGHT * 2 // 5), WIDTH, HEIGHT) for f in frames]
+    if transform == "crop":  # 12% off every side, scaled back up
+        dx, dy = WIDTH * 12 // 100, HEIGHT * 12 // 100
+        return [_resize(f[dy : HEIGHT - dy, dx : WIDTH - dx], WIDTH, HEIGHT) for f in frames]
+    if transform == "brightness":
+        return [np.clip(f.astype(np.int16) + 40, 0, 255).astype(np.uint8) for f in frames]
+    if transform == "letterbox":  # 4:3-style bars: picture shrunk to 76% height, black above/below
+        h = HEIGHT * 76 // 100
+        top = (HEIGHT - h) // 2
+        out = []
+        for f in frames:
+            page = np.zeros_like(f)
+            page[top : top + h] = _resize(f, WIDTH, h)
+            out.append(page)
+        return out
+    raise ValueError(f"unknown transform {transform!r}; known: {', '.join(TRANSFORMS)}")
+
+
+def build_calibration_set(
+    root: str | Path,
+    *,
+    bench_per_style: int = 4,
+    transforms: Sequence[str] = TRANSFORMS,
+    negatives_per_style: int = 10,
+    seed: int = 0,
+) -> CalibrationSet:
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    bench: list[tuple[str, Path]] = []
+    train: list[TrainVideo] = []
+    next_seed = 1000 * (seed + 1)
+    for style in STYLES:
+        for b in range(bench_per_style):
+            next_seed += 1
+            bench_id = f"bench-{style}-{b}"
+            frames = _frames(style, next_seed, BENCH_SECONDS)
+            bench.append((bench_id, write_video(root / f"{bench_id}.mp4", frames, fps=FPS, gop=100)))
+            for transform in transforms:
+                seconds = float(rng.uniform(*EXCERPT_SECONDS))
+                start = float(rng.uniform(0, BENCH_SECONDS - seconds))
+                excerpt = frames[int(start * FPS) : int((start + seconds) * FPS)]
+                before = float(rng.uniform(5, 40))
+                after = float(rng.uniform(5, 40))
+                next_seed += 2
+                filler_a = _frames(style, next_seed, before)
+                filler_b = _frames(style, next_seed + 1, after)
+                video = filler_a + transform_frames(excerpt, transform) + filler_b
+                tid = f"pos-{style}-{b}-{transform}"
+                options = {"crf": "40"} if transform == "reencode" else None
+                path = write_video(root / f"{tid}.mp4", video, fps=FPS, gop=120, options=options)
+                train.append(TrainVideo(tid, path, bench_id, transform, start, len(filler_a) / FPS, len(excerpt) / FPS))
+        for n in range(negatives_per_style):
+            next_seed += 1
+            tid = f"neg-{style}-{n}"
+            seconds = float(rng.uniform(40, 120))
+            path = write_video(root / f"{tid}.mp4", _frames(style, next_seed, seconds), fps=FPS, gop=120)
+            train.append(TrainVideo(tid, path, None, None))
+    return CalibrationSet(bench, train)
+
+
+@dataclass(frozen=True)
+class Scores:
+    settings: str
+    max_distance: int
+    min_matched_fraction: float
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    negatives_flagged: int
+    negatives: int
+
+    @property
+    def precision(self) -> float:
+        flagged = self.true_positives + self.false_positives
+        return self.true_positives / flagged if flagged else 1.0
+
+    @property
+    def recall(self) -> float:
+        positives = self.true_positives + self.false_negatives
+        return self.true_positives / positives if positives else 1.0
+
+
+def score(
+    cset: CalibrationSet, flags: Iterable[tuple[str, str]], settings: DecontamSettings
+) -> Scores:
+    """Precision and recall of (training id, benchmark id) flags against the labels."""
+    truth = {(t.id, t.bench_id) for t in cset.train if t.bench_id is not None}
+    negatives = {t.id for t in cset.train if t.bench_id is None}
+    flagged = set(flags)
+    tp = len(flagged & truth)
+    fp = len(flagged - truth)
+    fn = len({t for t, _ in truth} - {t for t, _ in flagged & truth})
+    return Scores(
+        settings.name, settings.max_distance, settings.min_matched_fraction, tp, fp, fn,
+        len({t for t, _ in flagged} & negatives), len(negatives),
+    )

@@ -1,0 +1,230 @@
+"""Decontamination end to end: YouTube-ID filter, hashing (cached), search, report, ledger.
+
+A flagged training video leaves the training side as a `decontam` ledger entry with
+outcome `rejected`, the reason and the match as detail; nothing is deleted, and
+`restore` puts a video back (keeping the old verdict in the detail), so a wrong flag
+costs nothing to undo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from videokr.decontam.cache import HashCache, hash_videos
+from videokr.decontam.search import FrameIndex
+from videokr.decontam.settings import PAPER, DecontamSettings
+from videokr.records import Outcome
+from videokr.store import Store
+
+STEP = "decontam"
+STEP_VERSION = "1"
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".ts", ".mpg", ".mpeg")
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    id: str
+    path: str
+    youtube_id: str | None = None
+
+
+@dataclass
+class DecontamResult:
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # one per flagged training video
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (side, id, error)
+    train_hashed: int = 0
+    bench_hashed: int = 0
+    cached: int = 0
+
+    def flagged_ids(self) -> set[str]:
+        return {line["train_video"] for line in self.flagged}
+
+
+def videos_in_dir(directory: str | Path) -> list[VideoRef]:
+    root = Path(directory)
+    return [
+        VideoRef(str(p.relative_to(root)), str(p))
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+    ]
+
+
+def videos_in_manifest(path: str | Path) -> list[VideoRef]:
+    """JSONL with `path` (or `video_path`), optional `id` and `youtube_id`; paths relative to the file."""
+    path = Path(path)
+    refs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            video = data.get("path") or data.get("video_path")
+            if not video:
+                raise ValueError("no 'path' or 'video_path'")
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from None
+        full = Path(video) if Path(video).is_absolute() else path.parent / video
+        refs.append(VideoRef(str(data.get("id") or video), str(full), data.get("youtube_id")))
+    return refs
+
+
+def decontaminate(
+    train: Sequence[VideoRef],
+    bench: Sequence[VideoRef],
+    *,
+    settings: DecontamSettings = PAPER,
+    cache: HashCache | None = None,
+    workers: int = 1,
+    on_progress=None,
+) -> DecontamResult:
+    cache = cache or HashCache(None)
+    result = DecontamResult()
+    flagged: dict[str, dict[str, Any]] = {}
+
+    bench_ids = {}
+    for b in bench:
+        if b.youtube_id:
+            bench_ids.setdefault(b.youtube_id, b)
+    for t in train:
+        if t.youtube_id and t.youtube_id in bench_ids:
+            b = bench_ids[t.youtube_id]
+            flagged[t.id] = {
+                "train_video": t.id, "train_path": t.path, "reason": "youtube_id", "youtube_id": t.youtube_id,
+                "bench_video": b.id, "bench_path": b.path, "matches": [],
+            }
+
+    def hashed(refs: Sequence[VideoRef], side: str) -> list[tuple[VideoRef, np.ndarray]]:
+        by_id = {r.id: r for r in refs}
+        out = []
+        for h in hash_videos(
+            [(r.id, r.path) for r in refs], cache, fps=settings.sample_fps, method=settings.hash_method,
+            workers=workers, on_progress=on_progress,
+        ):
+            result.cached += h.cached
+            if h.hashes is None:
+                result.errors.append((side, h.key, h.error or "unknown error"))
+            else:
+                out.append((by_id[h.key], h.hashes))
+        return out
+
+    train_left = [t for t in train if t.id not in flagged]
+    train_hashes = hashed(train_left, "train")
+    bench_hashes = hashed(bench, "bench")
+    result.train_hashed, result.bench_hashed = len(train_hashes), len(bench_hashes)
+
+    index = FrameIndex.build([(t.id, h) for t, h in train_hashes], settings)
+    for b, q in bench_hashes:
+        for match in index.search(q):
+            if not match.flagged:
+                continue
+            t = train_hashes[match.train_video][0]
+            entry = {
+                "bench_video": b.id, "bench_path": b.path,
+                "bench_offset_s": match.bench_offset_s, "train_offset_s": match.train_offset_s,
+                "matched_fraction": round(match.matched_fraction, 6), "distances": list(match.distances),
+            }
+            line = flagged.setdefault(t.id, {
+                "train_video": t.id, "train_path": t.path, "reason": "near_duplicate", "matches": [],
+            })
+            line["matches"].append(entry)
+    for line in flagged.values():
+        if line["matches"]:
+            best = max(line["matches"], key=lambda m: m["matched_fraction"])
+            line.update({k: v for k, v in best.items()})
+        line["settings"] = settings.name
+    result.flagged = [flagged[k] for k in sorted(flagged)]
+    return result
+
+
+def write_report(result: DecontamResult, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for line in result.flagged:
+            handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+    return out
+
+
+# -- the store's training side -------------------------------------------------------------
+
+
+def _fingerprint(settings: DecontamSettings, bench: Sequence[VideoRef]) -> str:
+    text = settings.search_fingerprint() + "\x1f" + "\x1f".join(sorted(f"{b.id}={b.path}" for b in bench))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def record_in_store(
+    store: Store, result: DecontamResult, train: Sequence[VideoRef], bench: Sequence[VideoRef], settings: DecontamSettings
+) -> dict[str, int]:
+    """Ledger every training video: rejected with the match when flagged, accepted otherwise,
+    quarantined when it could not be hashed. A video restored by hand stays restored for
+    the same benchmark set and settings."""
+    fp = _fingerprint(settings, bench)
+    flagged = {line["train_video"]: line for line in result.flagged}
+    failed = {key: error for side, key, error in result.errors if side == "train"}
+    counts = {o.value: 0 for o in Outcome}
+    with store.transaction():
+        for t in train:
+            previous = store.ledger_get(STEP, t.id)
+            if previous is not None and previous.fingerprint == fp and (previous.detail or {}).get("restored"):
+                counts[previous.outcome.value] += 1
+                continue
+            if t.id in flagged:
+                line = flagged[t.id]
+                reason = (
+                    f"YouTube id {line.get('youtube_id')} is benchmark video {line['bench_video']}"
+                    if line["reason"] == "youtube_id"
+                    else f"near-duplicate of benchmark video {line['bench_video']} "
+                    f"({line['matched_fraction']:.0%} of aligned frames within {settings.max_distance} bits)"
+                )
+                outcome, detail = Outcome.REJECTED, line
+            elif t.id in failed:
+                outcome, reason, detail = Outcome.QUARANTINED, failed[t.id], None
+            else:
+                outcome, reason, detail = Outcome.ACCEPTED, None, None
+            store.record_outcome(STEP, t.id, version=STEP_VERSION, fingerprint=fp, outcome=outcome, reason=reason, detail=detail)
+            counts[outcome.value] += 1
+    return counts
+
+
+def removed_videos(store: Store) -> set[str]:
+    """Training video ids decontamination took out (what the split and exports must skip)."""
+    return {e.item_id for e in store.ledger_entries(STEP, Outcome.REJECTED)}
+
+
+def restore(store: Store, video_id: str, note: str = "restored by user") -> None:
+    """Put a flagged video back on the training side; its old verdict stays in the detail."""
+    entry = store.ledger_get(STEP, video_id)
+    if entry is None or entry.outcome is not Outcome.REJECTED:
+        raise KeyError(f"video {video_id!r} was not removed by decontamination")
+    store.record_outcome(
+        STEP, video_id, version=entry.version, fingerprint=entry.fingerprint, outcome=Outcome.ACCEPTED,
+        reason=note, detail={"restored": True, "was": {"reason": entry.reason, "detail": entry.detail}},
+    )
+
+
+def refs_from_store(store: Store, video_root: Path | None, *, side: str = "train") -> list[VideoRef]:
+    """Video records of the store: the training side is every source but 'benchmark'."""
+    from videokr.formats.official import resolve_video
+    from videokr.records import Video
+
+    refs = []
+    for record in store.iter_records("video"):
+        assert isinstance(record, Video)
+        if (record.source == "benchmark") != (side == "bench"):
+            continue
+        refs.append(VideoRef(record.id, str(resolve_video(record.path, video_root)), record.youtube_id))
+    return refs
+
+
+def flags(result: DecontamResult) -> Iterable[tuple[str, str]]:
+    for line in result.flagged:
+        for m in line["matches"] or [{"bench_video": line["bench_video"]}]:
+            yield line["train_video"], m["bench_video"]

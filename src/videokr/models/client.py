@@ -1,0 +1,168 @@
+"""Sending one request to one OpenAI-compatible endpoint, within its limits, until it is answered.
+
+The official `openai` client does the HTTP (its own retries are off: videokr retries, so that
+every resend is counted, Retry-After is honoured and the circuit breaker sees every failure).
+The reply body is taken raw and checked here: a 200 whose body is not a chat completion is a
+fault of the transport, retried like a 500, never stored as an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from videokr.models.config import ModelConfig
+from videokr.models.limits import CircuitBreaker, CircuitOpenError, RateLimiter, backoff_delay, parse_retry_after
+from videokr.models.tokens import estimate_request_tokens
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass
+class SendResult:
+    ok: bool
+    status_code: int | None
+    text: str | None  # the reply body as received (JSON text), also for HTTP errors
+    error: str | None
+    attempts: int
+    latency_s: float
+
+
+class Redactor:
+    """Removes secrets from any text before it is stored, logged or printed."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= 4 and secret not in self.secrets:
+            self.secrets.append(secret)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def check_completion(text: str) -> dict[str, Any]:
+    """The parsed body of a chat completion; ValueError if it is not one."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed reply: not JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
+        raise ValueError("malformed reply: no choices")
+    first = body["choices"][0]
+    if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
+        raise ValueError("malformed reply: choice without a message")
+    return body
+
+
+class Endpoint:
+    """One configured model: its HTTP client, concurrency, rate limits and circuit breaker."""
+
+    def __init__(self, name: str, config: ModelConfig, *, redact: Redactor, rng: random.Random | None = None) -> None:
+        import openai
+
+        self.name = name
+        self.config = config
+        self.redact = redact
+        api_key = config.api_key()
+        redact.add(api_key)
+        limits = config.limits
+        self._client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=api_key, max_retries=0, timeout=limits.timeout_s
+        )
+        self._semaphore = asyncio.Semaphore(limits.concurrency)
+        self._rpm = RateLimiter(limits.rpm) if limits.rpm else None
+        self._tpm = RateLimiter(limits.tpm) if limits.tpm else None
+        self.breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_cooldown_s, limits.breaker_give_up_s)
+        self._rng = rng or random.Random()
+        self.sends = 0
+        self.retries = 0
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def send(self, body: dict[str, Any]) -> SendResult:
+        """Send until answered, a permanent error, the attempt budget or the breaker's give-up."""
+        import httpx2
+        import openai
+
+        limits = self.config.limits
+        started = time.monotonic()
+        attempt = 0
+        estimate = estimate_request_tokens(body, image_tokens=self.config.image_tokens)
+        while True:
+            try:
+                await self.breaker.wait_closed()
+            except CircuitOpenError as exc:
+                return SendResult(False, None, None, f"{self.name}: {exc}", attempt, time.monotonic() - started)
+            if self._rpm is not None:
+                await self._rpm.acquire(1)
+            if self._tpm is not None:
+                await self._tpm.acquire(estimate.total)
+            retry_after: float | None = None
+            status: int | None = None
+            text: str | None = None
+            async with self._semaphore:
+                attempt += 1
+                self.sends += 1
+                try:
+                    response = await self._client.post("/chat/completions", cast_to=httpx2.Response, body=body)
+                    text = response.text
+                    status = response.status_code
+                    check_completion(text)
+                    self.breaker.record_success()
+                    return SendResult(True, status, text, None, attempt, time.monotonic() - started)
+                except openai.APIStatusError as exc:
+                    status = exc.status_code
+                    text = _body_text(exc)
+                    error = f"HTTP {status}: {_message(exc)}"
+                    retryable = status in RETRYABLE_STATUS
+                    retry_after = parse_retry_after(exc.response.headers)
+                except openai.APITimeoutError:
+                    error, retryable = f"timed out after {limits.timeout_s:g} s", True
+                except openai.APIConnectionError as exc:
+                    cause = exc.__cause__
+                    error = f"connection failed: {type(cause).__name__ if cause else 'error'}: {cause or exc}"
+                    retryable = True
+                except ValueError as exc:  # a 200 that is not a chat completion
+                    error, retryable = str(exc), True
+            if not retryable:
+                # The provider answered "no" (400, 401, 404, ...): a verdict on the request, not a fault.
+                self.breaker.record_success()
+                return SendResult(False, status, self.redact(text), self.redact(error), attempt,
+                                  time.monotonic() - started)
+            self.breaker.record_failure()
+            if attempt >= limits.max_attempts:
+                return SendResult(False, status, self.redact(text),
+                                  self.redact(f"gave up after {attempt} attempts; last: {error}"), attempt,
+                                  time.monotonic() - started)
+            self.retries += 1
+            await asyncio.sleep(
+                backoff_delay(attempt, base_s=limits.backoff_base_s, max_s=limits.backoff_max_s,
+                              retry_after_s=retry_after, rng=self._rng)
+            )
+
+
+def _body_text(exc: Any) -> str | None:
+    try:
+        return exc.response.text
+    except Exception:  # noqa: BLE001 - a body that cannot be read is simply absent
+        return None
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))

@@ -1,0 +1,124 @@
+"""Structured output: a step declares a pydantic schema, and gets a validated value or a quarantine.
+
+The schema travels as `response_format` (json_schema where the endpoint supports it, else
+json_object plus the schema in the prompt). The reply is parsed (a ```json fence is
+tolerated) and validated. An invalid reply is shown back to the model with the validation
+error, at most `max_repairs` times; every repair is an ordinary cached request, so a rerun
+after a crash replays the same conversation from the cache and pays nothing twice. When the
+repairs are spent the item is quarantined with the raw reply and the error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from videokr.models.gateway import Gateway, Reply
+
+DEFAULT_MAX_REPAIRS = 2
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n?```\s*$", re.DOTALL)
+
+
+def response_format_for(schema: type[BaseModel], *, json_schema: bool = True) -> dict[str, Any]:
+    if not json_schema:
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+    }
+
+
+def parse_reply(content: str | None, schema: type[T]) -> T:
+    """The validated value, or ValueError/ValidationError saying what is wrong."""
+    if content is None or not content.strip():
+        raise ValueError("the reply is empty")
+    text = content.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    return schema.model_validate_json(text)
+
+
+def describe_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+    return str(exc)
+
+
+@dataclass
+class Structured(Generic[T]):
+    value: T | None
+    reply: Reply | None
+    requests: int
+    error: str | None = None
+    raw: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+    def quarantine_detail(self) -> dict[str, Any]:
+        """What the ledger keeps for a quarantined item: the raw reply and why it failed."""
+        return {"raw_reply": self.raw, "validation_error": self.error, "requests": self.requests,
+                "fingerprint": self.reply.fingerprint if self.reply else None}
+
+
+def repair_message(error: str, schema: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": (
+            "Your previous reply could not be used: " + error + "\nReply again with only a JSON object that "
+            "matches this JSON schema, and nothing else:\n" + json.dumps(schema.model_json_schema())
+        ),
+    }
+
+
+async def ask_structured(
+    gateway: Gateway,
+    model: str,
+    messages: list[dict[str, Any]],
+    schema: type[T],
+    *,
+    step: str,
+    step_version: str,
+    params: dict[str, Any] | None = None,
+    max_repairs: int = DEFAULT_MAX_REPAIRS,
+    salt: str = "",
+) -> Structured[T]:
+    config = gateway.config(model)
+    conversation = list(messages)
+    if not config.json_schema:
+        conversation = [
+            {"role": "system", "content": "Reply with a JSON object matching this JSON schema:\n"
+             + json.dumps(schema.model_json_schema())},
+            *conversation,
+        ]
+    fmt = response_format_for(schema, json_schema=config.json_schema)
+    requests = 0
+    reply: Reply | None = None
+    error: str | None = None
+    raw: str | None = None
+    for _ in range(max_repairs + 1):
+        reply = await gateway.chat(model, conversation, params={**(params or {}), "response_format": fmt},
+                                   step=step, step_version=step_version, salt=salt)
+        requests += 1
+        if reply.dry_run:
+            return Structured(None, reply, requests, "dry run: not sent")
+        if not reply.ok:
+            return Structured(None, reply, requests, reply.error or "request failed", None)
+        raw = reply.content
+        try:
+            return Structured(parse_reply(raw, schema), reply, requests)
+        except (ValueError, ValidationError) as exc:
+            error = describe_error(exc)
+        conversation = [*conversation, {"role": "assistant", "content": raw or ""}, repair_message(error, schema)]
+    return Structured(None, reply, requests, f"invalid after {max_repairs} repairs: {error}", raw)

@@ -1,0 +1,352 @@
+"""Frames at chosen times, each with the presentation time it is shown at.
+
+`exact` returns, for every target time, the frame a player shows at that time (the last
+frame whose presentation time is not after it). It seeks to the keyframe before a target
+only when the target lies beyond the group of pictures being decoded, so a few frames cost
+a few GOPs, and dense targets cost one sequential pass; nothing is converted to RGB but the
+frames returned, and they are scaled by the decoder's own pixel pipeline.
+
+`keyframe` returns, for every target, the nearest keyframe and its true time: only
+keyframes are decoded, an order of magnitude less work, for uses where a few seconds'
+offset is acceptable (safety checks, single-frame probes).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import io
+import math
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from videokr.video.probe import VideoError, VideoInfo, configure_decoder, open_video, probe
+
+Mode = Literal["exact", "keyframe"]
+MODES: tuple[str, ...] = ("exact", "keyframe")
+DEFAULT_JPEG_QUALITY = 90
+
+
+@dataclass
+class Frame:
+    """A decoded frame. `index` is its position among all frames of the video (true even
+    for variable frame rate); `pts_seconds` counts from the video's first frame."""
+
+    index: int
+    pts_seconds: float
+    image: np.ndarray = field(repr=False)  # (H, W, 3) uint8 RGB, upright
+    target_seconds: float | None = None
+
+
+# -- choosing target times -----------------------------------------------------------------
+
+
+def times_by_rate(duration_s: float, fps: float) -> list[float]:
+    """0, 1/fps, 2/fps, … strictly before the end (0.2 fps → every 5 s, as §3.3 prompts show)."""
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    count = max(1, math.ceil(duration_s * fps - 1e-9))
+    return [i / fps for i in range(count)]
+
+
+def times_uniform(info: VideoInfo, n: int) -> list[float]:
+    """n frames spread evenly from the first to the last frame (the frame positions
+    qwen-vl-utils picks: linspace over frame indices, rounded)."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    positions = np.linspace(0, info.frame_count - 1, n).round().astype(int)
+    return [info.seconds(int(info.frame_pts[p])) for p in positions]
+
+
+def times_random(info: VideoInfo, k: int, seed: int) -> list[float]:
+    """k distinct frames drawn without replacement (seeded), in time order."""
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.choice(info.frame_count, size=min(k, info.frame_count), replace=False))
+    return [info.seconds(int(info.frame_pts[p])) for p in positions]
+
+
+def target_times(
+    info: VideoInfo,
+    *,
+    fps: float | None = None,
+    n: int | None = None,
+    k: int | None = None,
+    times: Sequence[float] | None = None,
+    seed: int = 0,
+) -> list[float]:
+    chosen = [name for name, v in (("fps", fps), ("n", n), ("k", k), ("times", times)) if v is not None]
+    if len(chosen) != 1:
+        raise ValueError(f"give exactly one of fps, n, k, times (got {', '.join(chosen) or 'none'})")
+    if fps is not None:
+        return times_by_rate(info.duration_s, fps)
+    if n is not None:
+        return times_uniform(info, n)
+    if k is not None:
+        return times_random(info, k, seed)
+    bad = [t for t in times if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0)]  # type: ignore[union-attr]
+    if bad:
+        raise ValueError(f"times must be finite and non-negative seconds, got {bad[:3]}")
+    return [float(t) for t in times]  # type: ignore[union-attr]
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def sample_frames(
+    path: str | Path,
+    *,
+    fps: float | None = None,
+    n: int | None = None,
+    k: int | None = None,
+    times: Sequence[float] | None = None,
+    mode: Mode = "exact",
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    info: VideoInfo | None = None,
+    threads: int = 1,
+) -> list[Frame]:
+    """Frames of one video, in target order; `size` is the (width, height) of the upright image."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    info = info or probe(path)
+    targets = target_times(info, fps=fps, n=n, k=k, times=times, seed=seed)
+    return decode_at(path, info, targets, mode=mode, size=size, threads=threads)
+
+
+def decode_at(
+    path: str | Path,
+    info: VideoInfo,
+    targets: Sequence[float],
+    *,
+    mode: Mode = "exact",
+    size: tuple[int, int] | None = None,
+    threads: int = 1,
+    convert: Callable[[object, VideoInfo], np.ndarray] | None = None,
+) -> list[Frame]:
+    """The frames shown at `targets` (seconds from the first frame), one per target."""
+    convert = convert or rgb_converter(size)
+    container, stream = open_video(path)
+    made: dict[int, Frame] = {}  # by pts: targets sharing a frame share its conversion
+
+    def emit(target: float, av_frame) -> Frame:
+        pts = int(av_frame.pts)
+        frame = made.get(pts)
+        if frame is None:
+            index = int(np.searchsorted(info.frame_pts, pts))
+            frame = made[pts] = Frame(index, info.seconds(pts), convert(av_frame, info))
+        return Frame(frame.index, frame.pts_seconds, frame.image, float(target))
+
+    try:
+        configure_decoder(stream, threads)
+        if mode == "keyframe":
+            stream.codec_context.skip_frame = "NONKEY"
+            return _keyframes_at(container, stream, info, targets, emit)
+        return _exact_at(container, stream, info, targets, emit)
+    except VideoError:
+        raise
+    except Exception as exc:  # FFmpeg errors mid-stream: name the file
+        import av
+
+        if isinstance(exc, av.FFmpegError):
+            raise VideoError(path, f"decoding failed: {exc}") from None
+        raise
+    finally:
+        container.close()
+
+
+def rgb_converter(size: tuple[int, int] | None) -> Callable[[object, VideoInfo], np.ndarray]:
+    """Scale and convert in swscale (one thread), then turn the picture upright."""
+
+    def convert(av_frame, info: VideoInfo) -> np.ndarray:
+        width, height = (None, None) if size is None else size
+        if info.rotation in (90, 270) and size is not None:
+            width, height = height, width
+        rgb = av_frame.reformat(width=width, height=height, format="rgb24", threads=1).to_ndarray()
+        return upright(rgb, info.rotation)
+
+    return convert
+
+
+def upright(image: np.ndarray, clockwise: int) -> np.ndarray:
+    if clockwise == 0:
+        return image
+    return np.ascontiguousarray(np.rot90(image, k=-(clockwise // 90)))
+
+
+def _exact_at(container, stream, info: VideoInfo, targets: Sequence[float], emit) -> list[Frame]:
+    """One frame per target. Targets are visited in time order; results keep input order."""
+    order = sorted(range(len(targets)), key=lambda i: targets[i])
+    result: list[Frame | None] = [None] * len(targets)
+    cursor = _Cursor(container, stream, info)
+    for i in order:
+        result[i] = emit(targets[i], cursor.frame_at(info.to_pts(targets[i])))
+    return result  # type: ignore[return-value]
+
+
+class _Cursor:
+    """Decoding position in one stream: `current` is the last frame decoded, `ahead` the next."""
+
+    def __init__(self, container, stream, info: VideoInfo) -> None:
+        self.container, self.stream, self.info = container, stream, info
+        self.frames: Iterator[object] | None = None
+        self.current = None
+        self.ahead = None
+        self.seeks = 0
+
+    def frame_at(self, target_pts: int):
+        keyframe = _keyframe_before(self.info, target_pts)
+        if (
+            self.frames is None
+            or (self.current is not None and target_pts < self.current.pts)
+            or (self.ahead is not None and keyframe > self.ahead.pts)
+        ):
+            self._seek_to(keyframe, target_pts)
+        while self.ahead is not None and self.ahead.pts <= target_pts:
+            self._advance()
+        if self.current is None:  # the target precedes the first frame: show the first
+            self._advance()
+        if self.current is None:
+            raise VideoError(self.info.path, f"no frame decodes near {self.info.seconds(target_pts):.3f} s")
+        return self.current
+
+    def _seek(self, pts: int) -> None:
+        self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        self.seeks += 1
+        self.frames = iter(self.container.decode(self.stream))
+        self.current = None
+        self.ahead = self._next()
+
+    def _next(self):
+        assert self.frames is not None
+        for frame in self.frames:
+            if frame.pts is not None:
+                return frame
+        return None
+
+    def _advance(self) -> None:
+        self.current, self.ahead = self.ahead, self._next()
+
+    def _seek_to(self, keyframe: int, target_pts: int) -> None:
+        """Seek to the keyframe before the target; if the demuxer lands after it, back off."""
+        first = int(self.info.frame_pts[0])
+        back = keyframe
+        for _ in range(4):
+            self._seek(back)
+            if self.ahead is not None and self.ahead.pts <= max(target_pts, first):
+                return
+            if back <= first:
+                break
+            earlier = _keyframe_before(self.info, back - 1)
+            back = earlier if earlier < back else first
+        self._seek(first)
+
+
+def _keyframe_before(info: VideoInfo, pts: int) -> int:
+    i = bisect.bisect_right(info.keyframe_pts, pts) - 1  # type: ignore[arg-type]
+    return int(info.keyframe_pts[max(i, 0)])
+
+
+def _keyframes_at(container, stream, info: VideoInfo, targets: Sequence[float], emit) -> list[Frame]:
+    """For each target the nearest keyframe, decoded once however many targets share it."""
+    keys = info.keyframe_pts
+    wanted: list[int] = []
+    for t in targets:
+        pts = info.to_pts(t)
+        i = int(np.searchsorted(keys, pts))
+        options = [int(keys[j]) for j in (i - 1, i) if 0 <= j < len(keys)]
+        wanted.append(min(options, key=lambda p: (abs(p - pts), p)))
+    decoded: dict[int, Frame] = {}
+    for pts in sorted(set(wanted)):
+        container.seek(pts, stream=stream, backward=True, any_frame=False)
+        frame = None
+        for candidate in container.decode(stream):
+            if candidate.pts is None:
+                continue
+            frame = candidate
+            if candidate.pts >= pts:
+                break
+        if frame is None:
+            raise VideoError(info.path, f"no keyframe decodes at {info.seconds(pts):.3f} s")
+        decoded[pts] = emit(info.seconds(pts), frame)
+    return [Frame(decoded[p].index, decoded[p].pts_seconds, decoded[p].image, float(t)) for p, t in zip(wanted, targets)]
+
+
+# -- several videos, several requests -----------------------------------------------------
+
+
+def sample_many(
+    path: str | Path,
+    requests: Mapping[str, Mapping[str, object]],
+    *,
+    size: tuple[int, int] | None = None,
+    threads: int = 1,
+) -> dict[str, list[Frame]]:
+    """Several samplings of one video (e.g. 1 fps for hashing, 0.2 fps for prompts, 16 uniform
+    for training) from one decoding pass: the union of their targets is decoded once."""
+    info = probe(path)
+    plans: dict[str, list[float]] = {}
+    for name, spec in requests.items():
+        spec = dict(spec)
+        spec.pop("mode", None)
+        plans[name] = target_times(info, **spec)  # type: ignore[arg-type]
+    union = sorted({t for ts in plans.values() for t in ts})
+    frames = decode_at(path, info, union, size=size, threads=threads)
+    by_time = dict(zip(union, frames))
+    return {name: [by_time[t] for t in ts] for name, ts in plans.items()}
+
+
+def _sample_one(args: tuple[str, dict[str, object]]) -> list[Frame] | VideoError:
+    path, kwargs = args
+    try:
+        return sample_frames(path, **kwargs)  # type: ignore[arg-type]
+    except VideoError as exc:
+        return exc
+
+
+def sample_videos(
+    paths: Sequence[str | Path], *, workers: int | None = None, **kwargs: object
+) -> Iterator[tuple[str, list[Frame] | VideoError]]:
+    """`sample_frames` over many videos in a process pool, one decoder thread per process;
+    yields (path, frames or the VideoError) in input order."""
+    jobs = [(str(p), dict(kwargs)) for p in paths]
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job[0], _sample_one(job)
+        return
+    # spawn, not fork: FFmpeg and numpy keep thread pools that a forked child inherits broken
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for job, result in zip(jobs, pool.map(_sample_one, jobs)):
+            yield job[0], result
+
+
+# -- handing frames to models --------------------------------------------------------------
+
+
+def format_timestamp(seconds: float) -> str:
+    """[MM:SS] (or [H:MM:SS] past an hour), the form frame timestamps take in prompts."""
+    total = int(math.floor(max(0.0, seconds) + 1e-6))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"[{hours}:{minutes:02d}:{secs:02d}]" if hours else f"[{minutes:02d}:{secs:02d}]"
+
+
+def to_jpeg_bytes(frame: Frame | np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+    from PIL import Image
+
+    image = frame.image if isinstance(frame, Frame) else frame
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def to_jpeg_data_url(frame: Frame | np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> str:
+    """A data URL for an OpenAI-style image_url content part."""
+    return "data:image/jpeg;base64," + base64.b64encode(to_jpeg_bytes(frame, quality)).decode("ascii")

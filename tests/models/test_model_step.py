@@ -1,0 +1,77 @@
+"""A model step end to end: structured output, ledger outcomes, quarantine, dry run, exactly-once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from pydantic import BaseModel
+
+from tests.models.conftest import fast_model, user
+from videokr.models.gateway import Gateway
+from videokr.models.step import ModelStep, run_model_step
+from videokr.models.structured import ask_structured
+from videokr.models.testserver import TestServer
+from videokr.pipeline.step import Result
+from videokr.records import Outcome, SearchKeyword
+from videokr.store import Store
+
+
+class Keywords(BaseModel):
+    keywords: list[str]
+
+
+class KeywordStep(ModelStep[str]):
+    name = "search_keywords"
+    version = "1"
+
+    def item_id(self, item: str) -> str:
+        return item
+
+    def item_fingerprint(self, item: str) -> str:
+        return item
+
+    async def aprocess(self, item: str, gateway: Gateway) -> Result:
+        answer = await ask_structured(gateway, "m", user(f"keywords for {item}"), Keywords, step=self.name,
+                                      step_version=self.version)
+        if not answer.ok:
+            return Result.quarantine(answer.error or "failed", detail=answer.quarantine_detail())
+        if not answer.value.keywords:
+            return Result.reject("no keywords")
+        return Result.accept(*(SearchKeyword(id=f"{item}-{i}", scenario_id=item, knowledge_point_id=item, text=k)
+                               for i, k in enumerate(answer.value.keywords)))
+
+
+def responder(body: dict, fp: str) -> str:
+    text = body["messages"][0]["content"]
+    if "bad" in text:
+        return "no json here"
+    if "empty" in text:
+        return json.dumps({"keywords": []})
+    return json.dumps({"keywords": [text[-4:], "video"]})
+
+
+def run(store: Store, server: TestServer, items: list[str], *, dry_run: bool = False) -> tuple:
+    async def go() -> tuple:
+        async with Gateway({"m": fast_model(server)}, store, dry_run=dry_run) as gateway:
+            report = await run_model_step(store, KeywordStep(), items, gateway, batch_size=7)
+            return report, gateway.meter
+
+    return asyncio.run(go())
+
+
+def test_every_item_ends_accepted_rejected_or_quarantined(store: Store) -> None:
+    items = [f"s{i:03d}" for i in range(20)] + ["bad-1", "empty-1"]
+    with TestServer(responder=responder) as server:
+        dry, meter = run(store, server, items, dry_run=True)
+        assert server.stats.total_received == 0 and dry.counts["dry_run"] == 22 and meter.tokens_in > 0
+        assert store.ledger_summary() == {}
+        report, _ = run(store, server, items)
+        assert report.counts == {"accepted": 20, "rejected": 1, "quarantined": 1}
+        sent = server.stats.total_received
+        assert sent == 22 + 2  # the bad item was repaired twice before quarantine
+        entry = store.ledger_get("search_keywords", "bad-1")
+        assert entry.outcome is Outcome.QUARANTINED and entry.detail["raw_reply"] == "no json here"
+        assert store.count("search_keyword") == 40
+        again, _ = run(store, server, items)  # accepted/rejected skipped; quarantined retried from the cache
+        assert again.skipped == 21 and server.stats.total_received == sent
