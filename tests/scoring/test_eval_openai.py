@@ -93,11 +93,11 @@ def test_interrupted_eval_resumes(tmp_path: Path, loopback) -> None:
 
     def flaky(body: dict) -> object:
         calls["n"] += 1
-        return (500, "server fell over") if calls["n"] > 5 else _reply(body)
+        return (400, "model unloaded") if calls["n"] > 5 else _reply(body)
 
     server = loopback(flaky)
     broken = _run(tmp_path, server.base_url, paths, ["--batch-size", "1"])
-    assert broken.exit_code != 0
+    assert broken.exit_code == 1 and "rerun the same command to resume" in " ".join(broken.output.split())
     from videokr.store import Store
 
     kept = len(results(Store(tmp_path / "ws" / "videokr.sqlite")))
@@ -106,3 +106,24 @@ def test_interrupted_eval_resumes(tmp_path: Path, loopback) -> None:
     resumed = _run(tmp_path, healthy.base_url, paths, ["--batch-size", "1"])
     assert resumed.exit_code == 0, resumed.output
     assert len(healthy.requests) == 24 - 5
+
+
+def test_unreadable_video_is_recorded_not_wrong(tmp_path: Path, loopback) -> None:
+    paths = make_benchmarks(tmp_path)
+    video = tmp_path / "videomme" / "data" / "phone01.mp4"
+    video.write_bytes(video.read_bytes()[:2000])  # truncated: not decodable
+    CliRunner().invoke(app, ["init", str(tmp_path / "ws")])
+    server = loopback(_reply)
+    result = CliRunner().invoke(app, [
+        "--workspace", str(tmp_path / "ws"), "eval", "run", "--backend", "openai", "--base-url", server.base_url,
+        "--model", "m", "--family", "other", "-b", f"videomme={paths['videomme']}", "--frames", "4", "--runs", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "1 failed" in " ".join(result.output.split())
+    from videokr.store import Store
+
+    rows = {s["item_id"]: s for s in results(Store(tmp_path / "ws" / "videokr.sqlite"))}
+    assert rows["002-1"]["output"] is None and rows["002-1"]["error"] and rows["002-1"]["correct"] is None
+    assert rows["001-1"]["output"] is not None
+    rep = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "eval", "report", "--out", str(tmp_path / "r")])
+    assert "1 samples failed" in (tmp_path / "r" / "report.md").read_text()

@@ -23,13 +23,22 @@ def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
 
 
-def _judge(judge_url: str | None, judge_model: str | None):  # type: ignore[no-untyped-def]
-    if not judge_url:
-        return None
-    from videokr.scoring.judge import JUDGE_DEFAULT_MODEL, Judge, openai_complete
+def _judge(judge_url: str | None, judge_model: str | None, ws=None):  # type: ignore[no-untyped-def]
+    """A judge through the model client: a model configured in videokr.yaml, or any endpoint URL."""
+    from videokr.scoring.judge import JUDGE_DEFAULT_MODEL, Judge, gateway_complete
 
-    key = os.environ.get("VIDEOKR_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    return Judge(openai_complete(judge_url, key), judge_model or JUDGE_DEFAULT_MODEL)
+    name = judge_model or JUDGE_DEFAULT_MODEL
+    configured = dict(ws.config.models) if ws is not None else {}
+    if judge_url:
+        from videokr.models.config import ModelConfig
+
+        key_env = "VIDEOKR_JUDGE_API_KEY" if os.environ.get("VIDEOKR_JUDGE_API_KEY") else (
+            "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
+        configured[name] = ModelConfig(base_url=judge_url, model=name, api_key_env=key_env)
+    elif judge_model is None or name not in configured:
+        return None
+    store = ws.store if ws is not None else None
+    return Judge(gateway_complete(configured, store, name), name)
 
 
 def score(
@@ -85,14 +94,17 @@ def _pairs(values: list[str], what: str) -> dict[str, Path]:
     return out
 
 
-def _backend(backend: str, model: str, base_url: str | None, batch_size: int):  # type: ignore[no-untyped-def]
+def _backend(backend: str, model: str, base_url: str | None, batch_size: int, ws):  # type: ignore[no-untyped-def]
     from videokr.evaluate import backends
 
     if backend == "openai":
-        if not base_url:
-            fail("--backend openai needs --base-url (any OpenAI-compatible endpoint)")
-        key = os.environ.get("VIDEOKR_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        return backends.OpenAIBackend(model, base_url, key)
+        if base_url:
+            key_env = "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None
+            return backends.OpenAIBackend.for_endpoint(model, base_url, key_env, ws.store)
+        if model in ws.config.models:
+            return backends.OpenAIBackend(model, dict(ws.config.models), ws.store)
+        fail(f"--backend openai needs --base-url, or --model naming a model of videokr.yaml "
+             f"(configured: {', '.join(sorted(ws.config.models)) or 'none'})")
     if backend == "vllm":
         if not backends.vllm_available():
             fail("--backend vllm needs vLLM installed (pip install vllm); or use --backend transformers")
@@ -165,11 +177,15 @@ def eval_run(
     if not items:
         fail("nothing to evaluate: pass --benchmark NAME=PATH (repeatable) or --on FILE")
     chosen = backend or ("vllm" if B.vllm_available() else "transformers")
-    engine = _backend(chosen, model, base_url, batch_size)
+    engine = _backend(chosen, model, base_url, batch_size, ws)
     settings = EvalSettings(label or model, family, budgets, runs, temperature, max_new_tokens, batch_size=batch_size)
     total = sum(len(v) for v in items.values()) * len(budgets) * runs
-    with progress_bar(f"eval {settings.model}", total) as advance:
-        report = run_eval(ws.store, settings, items, engine, judge=_judge(judge_url, judge_model), on_progress=advance)
+    try:
+        with progress_bar(f"eval {settings.model}", total) as advance:
+            report = run_eval(ws.store, settings, items, engine, judge=_judge(judge_url, judge_model, ws),
+                              on_progress=advance)
+    except RuntimeError as exc:
+        fail(f"stopped: {exc}; every sample generated so far is stored — rerun the same command to resume")
     console.print(f"{report.generated} samples generated, {report.reused} already stored, {len(report.failed)} failed")
     for reason in report.failed[:20]:
         console.print(f"[yellow]failed[/] {reason}")
@@ -215,5 +231,6 @@ def eval_rescore(
     from videokr.cli.common import workspace
     from videokr.evaluate.runner import rescore
 
-    n = rescore(workspace(ctx).store, model, judge=_judge(judge_url, judge_model))
+    ws = workspace(ctx)
+    n = rescore(ws.store, model, judge=_judge(judge_url, judge_model, ws))
     console.print(f"{n} samples rescored")

@@ -12,8 +12,6 @@ Sampling is per request (``seed``), so the runs of an evaluation are independent
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -46,51 +44,66 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
 
 
-def frame_label(frame: EvalFrame) -> str:
-    return f"<{frame.pts_seconds:.1f} seconds>"
-
-
-def jpeg_data_url(image: np.ndarray, quality: int = 90) -> str:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def chat_messages(request: GenerationRequest) -> list[dict[str, Any]]:
-    """One user message: each frame as an image after its timestamp, then the prompt."""
-    content: list[dict[str, Any]] = []
-    for frame in request.frames:
-        content.append({"type": "text", "text": frame_label(frame)})
-        content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(frame.image)}})
-    content.append({"type": "text", "text": request.prompt})
-    return [{"role": "user", "content": content}]
+    """One user message: every frame of the budget as an image after its timestamp, then the prompt."""
+    from videokr.models.frames import user_message_with_frames
+
+    return [user_message_with_frames(request.prompt, request.frames, max_images=max(1, len(request.frames)))]
 
 
 class OpenAIBackend:
-    """Any OpenAI-compatible endpoint."""
+    """Any OpenAI-compatible endpoint, through the model client (:mod:`videokr.models`).
+
+    Requests go through the gateway, so they share its limits, retries, accounting and
+    request cache; each run's ``seed`` is part of the request, so runs stay independent.
+    """
 
     name = "openai"
+    step = "eval.generate"
+    step_version = "1"
 
-    def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout_s: float = 600.0) -> None:
-        from openai import OpenAI
-
+    def __init__(self, model: str, models: dict[str, Any], store: Any = None) -> None:
         self.model = model
-        self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=3)
+        self.models = models
+        self.store = store
+
+    @classmethod
+    def for_endpoint(cls, model: str, base_url: str, api_key_env: str | None = None, store: Any = None,
+                     **limits: Any) -> "OpenAIBackend":
+        from videokr.models.config import Limits, ModelConfig
+
+        config = ModelConfig(base_url=base_url, model=model, api_key_env=api_key_env, limits=Limits(**limits))
+        return cls(model, {model: config}, store)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        outputs = []
-        for request in requests:
-            params: dict[str, Any] = {
-                "model": self.model, "messages": chat_messages(request), "temperature": request.temperature,
-                "max_tokens": request.max_new_tokens, "seed": request.seed,
-            }
-            if request.top_p is not None:
-                params["top_p"] = request.top_p
-            response = self.client.chat.completions.create(**params)
-            outputs.append(response.choices[0].message.content or "")
-        return outputs
+        import asyncio
+
+        return asyncio.run(self._generate(requests))
+
+    async def _generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        import asyncio
+
+        from videokr.models.gateway import Gateway
+
+        async with Gateway(self.models, self.store) as gateway:
+            replies = await asyncio.gather(*(
+                gateway.chat(self.model, chat_messages(r), params=_params(r), step=self.step,
+                             step_version=self.step_version) for r in requests
+            ))
+        texts = []
+        for request, reply in zip(requests, replies):
+            if not reply.ok or reply.content is None:
+                raise RuntimeError(f"{self.model} failed on {request.key}: {reply.error or reply.status_code}")
+            texts.append(reply.content)
+        return texts
+
+
+def _params(request: GenerationRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"temperature": request.temperature, "max_tokens": request.max_new_tokens,
+                              "seed": request.seed}
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
+    return params
 
 
 class TransformersBackend:

@@ -114,6 +114,26 @@ class Judge:
         return Verdict(verdict, reply, None if verdict is not None else f"judge replied {reply[:80]!r}, not 1 or 0")
 
 
+def gateway_complete(models: dict[str, Any], store: Any, model: str) -> Complete:
+    """A ``complete`` function through the model client: cached, rate-limited, accounted."""
+    import asyncio
+
+    from videokr.models.gateway import Gateway
+
+    async def ask(messages: Messages, params: dict[str, Any]) -> str:
+        async with Gateway(models, store) as gateway:
+            body = {k: v for k, v in params.items() if k != "model"}
+            reply = await gateway.chat(model, messages, params=body, step="judge", step_version="1")
+        if not reply.ok or reply.content is None:
+            raise RuntimeError(reply.error or f"status {reply.status_code}")
+        return reply.content
+
+    def complete(messages: Messages, params: dict[str, Any]) -> str:
+        return asyncio.run(ask(messages, params))
+
+    return complete
+
+
 def openai_complete(base_url: str, api_key: str | None = None, timeout_s: float = 60.0) -> Complete:
     """A ``complete`` function for any OpenAI-compatible endpoint (uses the ``openai`` package)."""
     from openai import OpenAI
