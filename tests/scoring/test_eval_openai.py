@@ -127,3 +127,28 @@ def test_unreadable_video_is_recorded_not_wrong(tmp_path: Path, loopback) -> Non
     assert rows["001-1"]["output"] is not None
     rep = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "eval", "report", "--out", str(tmp_path / "r")])
     assert "1 samples failed" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_training_set_difficulty_table5(tmp_path: Path, loopback) -> None:
+    import shutil
+
+    from videokr.demo import sample_dir
+    from videokr.evaluate.corpus import DIFFICULTY_FRAMES, DIFFICULTY_SAMPLE
+
+    assert (DIFFICULTY_SAMPLE, DIFFICULTY_FRAMES) == (3000, 128)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir(), corpus)
+    train = corpus / "videokr-rl-sample.json"
+    CliRunner().invoke(app, ["init", str(tmp_path / "ws")])
+    server = loopback(lambda body: "A")
+    result = CliRunner().invoke(app, [
+        "--workspace", str(tmp_path / "ws"), "eval", "run", "--backend", "openai", "--base-url", server.base_url,
+        "--model", "Qwen3-VL-8B-Instruct", "--on", str(train), "--sample", "3", "--frames", "4", "--runs", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 3
+    rep = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "eval", "report", "--on", str(train),
+                                   "--out", str(tmp_path / "r")])
+    assert rep.exit_code == 0, rep.output
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Training-data difficulty (Table 5)" in md and "| Qwen3-VL-8B-Instruct |" in md
