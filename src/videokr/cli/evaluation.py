@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     eval_app.command("run")(eval_run)
     eval_app.command("report")(eval_report)
     eval_app.command("rescore")(eval_rescore)
+    eval_app.command("export-lmms-eval")(eval_export_lmms_eval)
     app.add_typer(eval_app, name="eval")
 
 
@@ -234,3 +235,19 @@ def eval_rescore(
     ws = workspace(ctx)
     n = rescore(ws.store, model, judge=_judge(judge_url, judge_model, ws))
     console.print(f"{n} samples rescored")
+
+
+def eval_export_lmms_eval(
+    directory: Path = typer.Argument(..., help="folder to write videokr_eval/{videokr_eval.yaml,utils.py} into"),
+    family: str = typer.Option("videokr", help="prompt family the task uses (Appendix C.2)"),
+    data_files: str = typer.Option("VideoKR_eval.jsonl", help="the evaluation file of the dataset"),
+) -> None:
+    """Write the VideoKR-Eval task for lmms-eval, scored with videokr's extraction."""
+    from videokr.evaluate.lmms_eval_export import export_task
+
+    try:
+        folder = export_task(directory, family, data_files)
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"lmms-eval task written to {folder}; run lmms-eval with --include_path {directory} "
+                  "--tasks videokr_eval")
