@@ -20,6 +20,11 @@ def test_paper_defaults() -> None:
     assert EVAL_MAX_NEW_TOKENS == 8192
     assert EVAL_FRAME_BUDGETS == (16, 32, 64, 128)
     assert EVAL_RUNS == 3
+    from videokr.evaluate.backends import EVAL_TOP_P
+    from videokr.evaluate.runner import EVAL_MAX_SIDE, EvalSettings
+
+    assert EVAL_TOP_P == 0.001 and EVAL_MAX_SIDE == 448
+    assert EvalSettings("m", "other", [16], 3).temperature == 0.1
 
 
 def test_readers_resolve_videos_and_report_bad_records(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ from videokr.scoring.judge import Judge
 from videokr.scoring.rules import score_item
 from videokr.store import Store
 
+EVAL_MAX_SIDE = 448  # videokr's choice: frames are downscaled to this longer side before any backend
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS eval_outputs (
     model TEXT NOT NULL,
@@ -66,7 +68,7 @@ class EvalSettings:
     max_new_tokens: int = EVAL_MAX_NEW_TOKENS
     top_p: float | None = EVAL_TOP_P
     batch_size: int = 8
-    max_side: int | None = 448  # frames are downscaled before they reach any backend
+    max_side: int | None = EVAL_MAX_SIDE
 
 
 @dataclass
