@@ -1,5 +1,7 @@
 # The two set-up commands of the README. Each makes .venv if it is missing and installs what it needs.
 PY ?= python3
+# CPU torch for the tiny-model tests; pinned so pip takes a CPU build instead of a multi-GB CUDA one.
+TORCH_SPEC ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
@@ -11,6 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
