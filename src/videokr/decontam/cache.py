@@ -7,9 +7,9 @@ hashing code's version, so a change in any of them never reuses stale hashes.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -52,5 +52,5 @@ class DecontamSettings(BaseModel):
 
 PAPER = DecontamSettings()
 # Calibrated on the generated set: see `tests/decontam/test_calibration.py` and docs/video.md.
-CALIBRATED = DecontamSettings(name="calibrated", max_distance=12, min_matched_fraction=0.7)
+CALIBRATED = DecontamSettings(name="calibrated", max_distance=8, min_matched_fraction=0.7)
 SETTINGS: dict[str, DecontamSettings] = {s.name: s for s in (PAPER, CALIBRATED)}

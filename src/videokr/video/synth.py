@@ -7,7 +7,7 @@ index is burned in as a row of black/white blocks big enough to survive lossy en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -163,6 +163,3 @@ def slide_frames(
         for _ in range(min(length, n - i)):
             yield page
             i += 1
-
-
-FrameSource = Callable[[int, float], Iterable[np.ndarray]]
