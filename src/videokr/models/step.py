@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic
 
 from videokr.models.gateway import Gateway
-from videokr.pipeline.step import Item, Result, Step, StepReport, _commit
-from videokr.records import Outcome
+from videokr.pipeline.step import Item, Result, Step, StepReport, _commit, already_done
 from videokr.store import Store
 
 
@@ -53,10 +52,7 @@ async def run_model_step(
     async def one(item: Any) -> tuple[str, str, Result] | None:
         item_id = step.item_id(item)
         fingerprint = step.fingerprint(item)
-        previous = done.get(item_id)
-        if previous is not None and previous[0] == fingerprint and (
-            previous[1] is not Outcome.QUARANTINED or not retry_quarantined
-        ):
+        if already_done(done, item_id, fingerprint, retry_quarantined):
             report.skipped += 1
             return None
         async with semaphore:

@@ -84,6 +84,18 @@ class StepReport:
         return sum(self.counts.values())
 
 
+def already_done(
+    done: dict[str, tuple[str, Outcome]], item_id: str, fingerprint: str, retry_quarantined: bool
+) -> bool:
+    """Whether the ledger already holds this item's outcome for the same inputs (quarantined: only if not retrying)."""
+    previous = done.get(item_id)
+    return (
+        previous is not None
+        and previous[0] == fingerprint
+        and (previous[1] is not Outcome.QUARANTINED or not retry_quarantined)
+    )
+
+
 def run_step(
     store: Store,
     step: Step[Item],
@@ -102,10 +114,7 @@ def run_step(
             report.seen += 1
             item_id = step.item_id(item)
             fingerprint = step.fingerprint(item)
-            previous = done.get(item_id)
-            if previous is not None and previous[0] == fingerprint and (
-                previous[1] is not Outcome.QUARANTINED or not retry_quarantined
-            ):
+            if already_done(done, item_id, fingerprint, retry_quarantined):
                 report.skipped += 1
                 continue
             try:
