@@ -16,6 +16,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,7 +125,9 @@ class Store:
                 conn = sqlite3.connect(
                     self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=True
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
+                # WAL is persistent in the file; switching needs a lock that concurrent openers contend for,
+                # so only the first opener switches.
+                _enable_wal(conn, self._timeout_s)
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open store {self.path}: {exc}") from exc
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -335,6 +338,20 @@ class Store:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
                 (key, value),
             )
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch a new file to WAL, waiting out openers that race to do the same (the busy handler does not)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
