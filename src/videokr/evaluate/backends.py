@@ -106,16 +106,29 @@ def _params(request: GenerationRequest) -> dict[str, Any]:
     return params
 
 
+DECODINGS = ("engine", "generate")  # videokr's decoding engine, or plain ``model.generate``
+
+
 class TransformersBackend:
-    """Qwen2.5-VL / Qwen3-VL with ``transformers``: the frames are the video input of the processor."""
+    """Qwen2.5-VL / Qwen3-VL with ``transformers``: the frames are the video input of the processor.
+
+    Decoding runs on :mod:`videokr.evaluate.engine` (static cache, CUDA graphs, continuous
+    batching, per-request seeds); ``decoding="generate"`` keeps plain ``model.generate``.
+    """
 
     name = "transformers"
 
-    def __init__(self, model: Any, processor: Any, *, batch_size: int = 8, device: str | None = None) -> None:
+    def __init__(self, model: Any, processor: Any, *, batch_size: int = 8, device: str | None = None,
+                 decoding: str = "engine", vision: Any = None) -> None:
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.model = model
         self.processor = processor
         self.batch_size = batch_size
         self.device = device or str(next(model.parameters()).device)
+        self.decoding = decoding
+        self.vision = vision  # a QwenVision for the numpy input builder; None: from the model config
+        self._engine: Any = None
 
     @classmethod
     def from_pretrained(cls, path: str, *, dtype: str = "auto", device: str | None = None, **kwargs: Any) -> "TransformersBackend":
@@ -133,31 +146,34 @@ class TransformersBackend:
     def _inputs(self, batch: Sequence[GenerationRequest]) -> Any:
         if getattr(self.processor, "video_processor", None) is None or not _torchvision_available():
             return self._numpy_inputs(batch)
-        texts, videos, metadata = [], [], []
+        texts, videos, metadata, sampled_fps = [], [], [], []
         for request in batch:
             messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.prompt}]}]
             texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
             frames = request.frames
+            source_fps, rate = frame_rates(frames)
             if len(frames) % 2:  # Qwen-VL groups frames in pairs (temporal patch 2)
                 frames = frames + frames[-1:]
             videos.append(np.stack([f.image for f in frames]))
-            times = [f.pts_seconds for f in frames]
-            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 1.0
-            metadata.append({"fps": fps, "frames_indices": [f.index for f in frames], "total_num_frames": len(frames),
-                             "duration": times[-1] if times else 0.0})
+            sampled_fps.append(rate)
+            # Qwen3-VL writes "<t seconds>" from index / fps: the source rate makes t the frame's time.
+            metadata.append({"fps": source_fps, "frames_indices": [f.index for f in frames],
+                             "total_num_frames": frames[-1].index + 1, "duration": frames[-1].pts_seconds})
         kwargs: dict[str, Any] = {"text": texts, "videos": videos, "return_tensors": "pt", "padding": True}
         if _accepts_video_metadata(self.processor):
             kwargs["video_metadata"] = metadata
             kwargs["do_sample_frames"] = False
+        else:  # Qwen2.5-VL: seconds per temporal group = temporal patch / sampled frame rate
+            kwargs["fps"] = sampled_fps
         return self.processor(**kwargs)
 
     def _numpy_inputs(self, batch: Sequence[GenerationRequest]) -> Any:
         """The same inputs built without torchvision (see :mod:`videokr.evaluate.qwen_video`)."""
         import torch
 
-        from videokr.evaluate.qwen_video import QwenVision, expand_video_tokens, video_patches
+        from videokr.evaluate.qwen_video import VIDEO_PAD, QwenVision, expand_video_tokens, video_patches
 
-        vision = QwenVision.from_config(self.model.config)
+        vision = self.vision or QwenVision.from_config(self.model.config)
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         texts, patches, grids, seconds = [], [], [], []
         for request in batch:
@@ -170,6 +186,9 @@ class TransformersBackend:
             step = (times[1] - times[0]) if len(times) > 1 else float(vision.temporal_patch_size)
             seconds.append(step)
         inputs = tokenizer(texts, return_tensors="pt", padding=True)
+        if _takes_token_types(self.model):  # newer transformers need them to build M-RoPE positions
+            video_token = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+            inputs["mm_token_type_ids"] = (inputs["input_ids"] == video_token).int() * VIDEO_TOKEN_TYPE
         inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(self.model.dtype)
         inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
         if not vision.timestamps:  # Qwen2.5-VL: the time one temporal group spans
@@ -177,6 +196,21 @@ class TransformersBackend:
         return inputs
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        from videokr.evaluate import engine
+
+        if self.decoding == "generate" or not engine.supports(self.model):
+            return self._generate_plain(requests)
+        if self._engine is None:
+            self._engine = engine.DecodingEngine(self.model, rows=self.batch_size)
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        inputs = [self._inputs([request]) for request in requests]
+        sampling = [engine.Sampling(max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                                    top_p=r.top_p if r.top_p is not None else 1.0, seed=r.seed) for r in requests]
+        results = self._engine.generate(inputs, sampling)
+        return [tokenizer.decode(r.tokens, skip_special_tokens=True) for r in results]
+
+    def _generate_plain(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """``model.generate`` on padded batches: the reference the engine is measured against."""
         import torch
 
         outputs: list[str] = []
@@ -185,7 +219,7 @@ class TransformersBackend:
         for start in range(0, len(requests), self.batch_size):
             batch = list(requests[start : start + self.batch_size])
             inputs = self._inputs(batch).to(self.device)
-            torch.manual_seed(batch[0].seed)
+            torch.manual_seed(batch[0].seed)  # one seed per batch: runs differ, rows of a batch share a stream
             first = batch[0]
             with torch.inference_mode():
                 generated = self.model.generate(
@@ -195,6 +229,26 @@ class TransformersBackend:
             new = generated[:, inputs["input_ids"].shape[1]:]
             outputs.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
         return outputs
+
+
+VIDEO_TOKEN_TYPE = 2  # transformers' modality code for video tokens (text 0, image 1)
+
+
+def _takes_token_types(model: Any) -> bool:
+    import inspect
+
+    get_rope_index = getattr(getattr(model, "model", None), "get_rope_index", None)
+    return get_rope_index is not None and "mm_token_type_ids" in inspect.signature(get_rope_index).parameters
+
+
+def frame_rates(frames: Sequence[EvalFrame]) -> tuple[float, float]:
+    """(the source video's frame rate, the rate of the sampled frames), read off indices and times."""
+    first, last = frames[0], frames[-1]
+    span = last.pts_seconds - first.pts_seconds
+    if span <= 0:
+        source = first.index / first.pts_seconds if first.pts_seconds > 0 else 1.0
+        return source, source
+    return (last.index - first.index) / span, (len(frames) - 1) / span
 
 
 def _torchvision_available() -> bool:

@@ -1,0 +1,177 @@
+"""Generation throughput on one GPU: videokr's decoding engine against plain ``model.generate``.
+
+A random-initialised Qwen3-VL-8B-shaped model (full-size shapes, bf16, SDPA), video prompts of
+4,552 tokens (128 frames of 256×256 = 64 temporal groups × 64 tokens, plus timestamps and 200
+text tokens), 256 new tokens per request, sampling at temperature 1.0 / top-p 1.0, the end-of-
+sequence token ignored so every request has the same output length. The baseline is what a
+user gets by default: ``model.generate`` on a batch of 8 identical-length prompts.
+
+    python benchmarks/bench_generate.py                  # baseline + engine at 8, 32, 64 rows
+    python benchmarks/bench_generate.py --rows 8 32 --no-baseline
+    python benchmarks/bench_generate.py --small          # tiny shapes, a smoke run on CPU or GPU
+
+Prints one JSON line per measurement and the ratio of each engine run to the baseline.
+Requests of the engine runs carry different pixels, so no work is shared between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+
+def make_config(small: bool) -> Any:
+    from transformers import Qwen3VLConfig
+
+    if small:
+        text = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=64, vocab_size=151936, max_position_embeddings=32768)
+        vision = dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=2, out_hidden_size=256,
+                      deepstack_visual_indexes=[0, 1])
+        sections = [8, 12, 12]
+    else:  # Qwen3-VL-8B
+        text = dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+                    num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=262144)
+        vision = dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
+                      deepstack_visual_indexes=[8, 16, 24])
+        sections = [24, 20, 20]
+    rope = {"rope_type": "default", "rope_theta": 5e6, "mrope_section": sections, "mrope_interleaved": True}
+    text.update(rope_parameters=rope, rope_scaling=rope, rope_theta=5e6)  # spelled both ways across versions
+    vision.update(patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=2304)
+    return Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=151655, video_token_id=151656,
+                         vision_start_token_id=151652, vision_end_token_id=151653, tie_word_embeddings=False)
+
+
+def video_prompt(config: Any, seed: int, frames: int = 128, side: int = 256, text_tokens: int = 200,
+                 device: str = "cuda") -> dict[str, Any]:
+    """One request's model inputs, laid out as the Qwen3-VL processor lays out a video prompt."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    vision = config.vision_config
+    groups, side_patches = frames // vision.temporal_patch_size, side // vision.patch_size
+    per_group = (side_patches // vision.spatial_merge_size) ** 2
+    ids: list[int] = []
+    for t in range(groups):
+        ids += [1000 + t % 50, 1001]  # stands in for "<t seconds>"
+        ids += [config.vision_start_token_id] + [config.video_token_id] * per_group + [config.vision_end_token_id]
+    ids += torch.randint(2000, 100000, (text_tokens,), generator=g).tolist()
+    input_ids = torch.tensor([ids])
+    patches = groups * side_patches * side_patches
+    width = 3 * vision.temporal_patch_size * vision.patch_size**2
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": torch.ones_like(input_ids).to(device),
+        "mm_token_type_ids": ((input_ids == config.video_token_id).int() * 2).to(device),
+        "pixel_values_videos": torch.randn(patches, width, generator=g).to(device, torch.bfloat16),
+        "video_grid_thw": torch.tensor([[groups, side_patches, side_patches]]).to(device),
+    }
+
+
+def batch_of(prompts: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    out = {k: torch.cat([p[k] for p in prompts]) for k in prompts[0]}
+    return out
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: str) -> dict[str, Any]:
+    import torch
+
+    inputs = batch_of([video_prompt(config, 0, device=device)] * batch)  # identical rows, as users batch
+    sync()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
+                             temperature=1.0, top_p=1.0)
+    sync()
+    seconds = time.perf_counter() - start
+    new = (out.shape[1] - inputs["input_ids"].shape[1]) * out.shape[0]
+    return {"probe": "baseline model.generate", "batch": batch, "prompt_len": int(inputs["input_ids"].shape[1]),
+            "new_tokens": int(new), "s": round(seconds, 3), "new_tok_per_s": round(new / seconds, 1)}
+
+
+def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: int, device: str,
+               cuda_graph: bool | None) -> dict[str, Any]:
+    import torch
+
+    from videokr.evaluate import engine
+
+    prompts = [video_prompt(config, 1 + i, device=device) for i in range(requests)]
+    spec = [engine.Sampling(new_tokens, temperature=1.0, top_p=1.0, seed=i, ignore_eos=True) for i in range(requests)]
+    eng = engine.DecodingEngine(model, rows=rows, cuda_graph=cuda_graph)
+    eng.generate(prompts[:1], [engine.Sampling(4, ignore_eos=True)])  # allocation + graph capture, not timed
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    sync()
+    start = time.perf_counter()
+    results = eng.generate(prompts, spec)
+    sync()
+    seconds = time.perf_counter() - start
+    new = sum(len(r.tokens) for r in results)
+    sync()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for p in prompts[: min(4, requests)]:
+            engine.prefill(model, p)
+    sync()
+    prefill_s = (time.perf_counter() - start) / min(4, requests)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+    return {"probe": "videokr engine", "rows": rows, "requests": requests, "cuda_graph": eng.cuda_graph,
+            "prompt_len": int(prompts[0]["input_ids"].shape[1]), "new_tokens": new, "s": round(seconds, 3),
+            "new_tok_per_s": round(new / seconds, 1), "prefill_s_per_request": round(prefill_s, 3),
+            "max_mem_gb": round(peak, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--baseline-batch", type=int, default=8)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-graph-too", action="store_true", help="also run the engine without CUDA graphs")
+    parser.add_argument("--small", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+    from transformers import Qwen3VLForConditionalGeneration
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+    print(json.dumps({"torch": torch.__version__, "transformers": transformers.__version__, "device": name}), flush=True)
+    torch.manual_seed(0)
+    config = make_config(args.small)
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16, attn_implementation="sdpa")
+    model.eval()
+    base = None
+    if not args.no_baseline:
+        base = run_baseline(model, config, args.baseline_batch, args.new_tokens, device)
+        print(json.dumps(base), flush=True)
+    runs = [(rows, None) for rows in args.rows]
+    if args.no_graph_too:
+        runs.append((args.rows[0], False))
+    for rows, graph in runs:
+        try:
+            result = run_engine(model, config, rows, rows, args.new_tokens, device, graph)
+        except torch.OutOfMemoryError as exc:
+            print(json.dumps({"probe": "videokr engine", "rows": rows, "error": f"out of memory: {exc}"[:200]}), flush=True)
+            torch.cuda.empty_cache()
+            continue
+        if base:
+            result["vs_baseline"] = round(result["new_tok_per_s"] / base["new_tok_per_s"], 2)
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

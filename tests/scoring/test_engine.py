@@ -1,0 +1,163 @@
+"""The decoding engine against ``model.generate``, token for token, on tiny random Qwen-VL models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from videokr.evaluate import engine
+from videokr.evaluate.backends import GenerationRequest, TransformersBackend
+from videokr.evaluate.frames import EvalFrame
+
+from .tiny_qwen import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
+
+MODELS = pytest.mark.parametrize("make", [tiny_qwen25vl, tiny_qwen3vl], ids=["qwen2.5-vl", "qwen3-vl"])
+
+
+def _requests(count: int, max_new: int = 12, temperature: float = 0.0) -> list[GenerationRequest]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(count):
+        frames = [EvalFrame(j, 0.5 * j, rng.integers(0, 255, (48 + 16 * (i % 2), 96, 3), dtype=np.uint8))
+                  for j in range(2 + 2 * (i % 3))]
+        out.append(GenerationRequest(key=str(i), prompt="Select the best answer " * (1 + i), frames=frames,
+                                     max_new_tokens=max_new, temperature=temperature, top_p=0.9, seed=100 + i))
+    return out
+
+
+def _reference(model, backend: TransformersBackend, request: GenerationRequest) -> list[int]:  # type: ignore[no-untyped-def]
+    """Greedy ``model.generate`` on the request alone (no padding): the ground truth."""
+    inputs = backend._inputs([request])
+    with torch.inference_mode():
+        out = model.generate(**inputs, do_sample=False, max_new_tokens=request.max_new_tokens)
+    return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+@MODELS
+def test_greedy_tokens_equal_generate(make) -> None:  # type: ignore[no-untyped-def]
+    tok = tiny_tokenizer()
+    model = make(tok).float()
+    backend = TransformersBackend(model, tok, batch_size=2)
+    requests = _requests(5)
+    expected = [_reference(model, backend, r) for r in requests]
+    eng = engine.DecodingEngine(model, rows=2)  # 5 requests over 2 rows: rows are refilled mid-flight
+    got = eng.generate([backend._inputs([r]) for r in requests], [engine.Sampling(r.max_new_tokens) for r in requests])
+    eos = engine._eos_ids(model)
+    for want, have in zip(expected, got):
+        want = [t for t in want if t != tok.pad_token_id]  # generate pads rows that stopped early
+        assert have.tokens == want
+        assert have.finished == (bool(want) and want[-1] in eos)
+
+
+@MODELS
+def test_long_generation_wraps_the_ring_cache(make) -> None:  # type: ignore[no-untyped-def]
+    """Rows refilled late write past the end of the slot ring and wrap; outputs stay exact."""
+    tok = tiny_tokenizer()
+    model = make(tok).float()
+    backend = TransformersBackend(model, tok)
+    requests = _requests(4, max_new=40)
+    eng = engine.DecodingEngine(model, rows=2, eos_token_ids=[])  # never stop early: every row runs 40 steps
+    got = eng.generate([backend._inputs([r]) for r in requests], [engine.Sampling(40) for _ in requests])
+    for request, result in zip(requests, got):
+        inputs = backend._inputs([request])
+        with torch.inference_mode():
+            ref = model.generate(**inputs, do_sample=False, max_new_tokens=40, min_new_tokens=40,
+                                 eos_token_id=None, suppress_tokens=None)
+        assert result.tokens == ref[0, inputs["input_ids"].shape[1]:].tolist()
+        assert len(result.tokens) == 40 and not result.finished
+
+
+def test_sampling_is_per_request_and_batch_independent() -> None:
+    tok = tiny_tokenizer()
+    model = tiny_qwen3vl(tok).float()
+    backend = TransformersBackend(model, tok)
+    requests = _requests(4, max_new=16, temperature=1.0)
+    inputs = [backend._inputs([r]) for r in requests]
+    spec = [engine.Sampling(16, temperature=1.0, top_p=0.9, seed=r.seed, ignore_eos=True) for r in requests]
+    together = engine.DecodingEngine(model, rows=4).generate(inputs, spec)
+    alone = [engine.DecodingEngine(model, rows=1).generate([x], [s])[0] for x, s in zip(inputs, spec)]
+    assert [g.tokens for g in together] == [g.tokens for g in alone]
+    reseeded = engine.DecodingEngine(model, rows=4).generate(
+        inputs, [engine.Sampling(16, temperature=1.0, top_p=0.9, seed=s.seed + 1, ignore_eos=True) for s in spec])
+    assert [g.tokens for g in reseeded] != [g.tokens for g in together]
+
+
+def test_top_p_keeps_only_the_nucleus() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    seen = set()
+    sampler = engine.Sampler(engine.Sampling(1, temperature=1.0, top_p=0.7, seed=3))
+    for _ in range(200):
+        seen.add(int(engine.choose_tokens(logits.clone(), [sampler])[0]))
+    assert seen == {0, 1}
+    tiny_p = engine.Sampler(engine.Sampling(1, temperature=0.1, top_p=0.001, seed=3))  # the evaluation setting
+    assert {int(engine.choose_tokens(logits.clone(), [tiny_p])[0]) for _ in range(50)} == {0}
+
+
+@MODELS
+def test_backend_uses_the_engine_and_matches_plain_generate(make) -> None:  # type: ignore[no-untyped-def]
+    tok = tiny_tokenizer()
+    model = make(tok).float()
+    requests = _requests(3, max_new=8)
+    fast = TransformersBackend(model, tok, batch_size=2).generate(requests)
+    plain = [TransformersBackend(model, tok, decoding="generate").generate([r])[0] for r in requests]
+    assert fast == plain
+
+
+def test_unknown_decoding_is_refused() -> None:
+    tok = tiny_tokenizer()
+    with pytest.raises(ValueError, match="decoding must be one of"):
+        TransformersBackend(tiny_qwen3vl(tok), tok, decoding="fastest")
+
+
+def test_non_qwen_models_are_not_supported() -> None:
+    assert not engine.supports(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="not a Qwen-VL style decoder"):
+        engine.decoder_parts(torch.nn.Linear(2, 2))
+
+
+def _full_forward_logits(model, inputs: dict, continuation: list[int]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Logits of one forward pass over prompt + continuation (no cache): what each step must reproduce."""
+    extra = torch.tensor([continuation])
+    full = dict(inputs)
+    full["input_ids"] = torch.cat([inputs["input_ids"], extra], dim=1)
+    full["attention_mask"] = torch.ones_like(full["input_ids"])
+    if "mm_token_type_ids" in inputs:
+        full["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(extra).int()], dim=1)
+    with torch.inference_mode():
+        return model(**full).logits[0, inputs["input_ids"].shape[1] - 1:].float()
+
+
+@MODELS
+def test_step_logits_equal_a_full_forward_pass(make) -> None:  # type: ignore[no-untyped-def]
+    """Teacher-forced: every step's logits equal the uncached model's, for rows of different
+    prompt lengths whose prompts straddle the end of the slot ring."""
+    tok = tiny_tokenizer()
+    model = make(tok).float()
+    backend = TransformersBackend(model, tok)
+    requests = _requests(2)
+    inputs = [backend._inputs([r]) for r in requests]
+    lengths = [x["input_ids"].shape[1] for x in inputs]
+    steps = 9
+    rng = np.random.default_rng(1)
+    forced = [rng.integers(10, len(tok) - 10, steps).tolist() for _ in inputs]
+    with torch.inference_mode():
+        state = engine._DecodeState(model, rows=2, slots=max(lengths) + steps + 3)
+        start = 5  # prompts end at slot 5: they wrap around the end of the ring
+        state.slot.fill_(start)
+        firsts = []
+        for row, x in enumerate(inputs):
+            keys, values, first, position = engine.prefill(model, x)
+            state.load_prompt(row, keys, values, start, position)
+            firsts.append(first[0])
+        got = [[f] for f in firsts]
+        for i in range(steps):
+            state.tokens.copy_(torch.tensor([forced[0][i], forced[1][i]]))
+            logits = state.step()
+            for row in range(2):
+                got[row].append(logits[row].clone())
+    for row, x in enumerate(inputs):
+        want = _full_forward_logits(model, x, forced[row])
+        have = torch.stack(got[row])
+        assert have.shape == want.shape
+        torch.testing.assert_close(have, want, atol=2e-4, rtol=1e-4)
