@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import traceback
 from typing import Any
 
 
@@ -164,9 +165,12 @@ def main() -> None:
     for rows, graph in runs:
         try:
             result = run_engine(model, config, rows, rows, args.new_tokens, device, graph)
-        except torch.OutOfMemoryError as exc:
-            print(json.dumps({"probe": "videokr engine", "rows": rows, "error": f"out of memory: {exc}"[:200]}), flush=True)
-            torch.cuda.empty_cache()
+        except Exception as exc:  # report and go on to the next size (out of memory, mostly)
+            traceback.print_exc()
+            print(json.dumps({"probe": "videokr engine", "rows": rows, "error": f"{type(exc).__name__}: {exc}"[:300]}),
+                  flush=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             continue
         if base:
             result["vs_baseline"] = round(result["new_tok_per_s"] / base["new_tok_per_s"], 2)
