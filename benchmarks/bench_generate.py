@@ -101,15 +101,55 @@ def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: s
             "new_tokens": int(new), "s": round(seconds, 3), "new_tok_per_s": round(new / seconds, 1)}
 
 
+def time_prefill(model: Any, config: Any, device: str, label: str, count: int = 4) -> dict[str, Any]:
+    """Seconds per request for the whole prefill and for the vision tower alone."""
+    import torch
+
+    from videokr.evaluate import engine
+
+    prompts = [video_prompt(config, 100 + i, device=device) for i in range(count + 1)]
+    timings = {}
+    with torch.inference_mode():
+        for name, call in (
+            ("vision_s", lambda p: model.model.visual(p["pixel_values_videos"], grid_thw=p["video_grid_thw"])),
+            ("prefill_s", lambda p: engine.prefill(model, p)),
+        ):
+            call(prompts[-1])  # warm-up
+            sync()
+            start = time.perf_counter()
+            for p in prompts[:count]:
+                call(p)
+            sync()
+            timings[name] = round((time.perf_counter() - start) / count, 4)
+    return {"probe": "prefill per request", "vision_attention": label, **timings}
+
+
+def profile_prefill(model: Any, config: Any, device: str) -> None:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from videokr.evaluate import engine
+
+    prompt = video_prompt(config, 999, device=device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with torch.inference_mode():
+        engine.prefill(model, prompt)
+        with profile(activities=activities) as prof:
+            engine.prefill(model, prompt)
+            sync()
+    key = "cuda_time_total" if device == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=18), flush=True)
+
+
 def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: int, device: str,
-               cuda_graph: bool | None) -> dict[str, Any]:
+               cuda_graph: bool | None, attention: str = "matmul") -> dict[str, Any]:
     import torch
 
     from videokr.evaluate import engine
 
     prompts = [video_prompt(config, 1 + i, device=device) for i in range(requests)]
     spec = [engine.Sampling(new_tokens, temperature=1.0, top_p=1.0, seed=i, ignore_eos=True) for i in range(requests)]
-    eng = engine.DecodingEngine(model, rows=rows, cuda_graph=cuda_graph)
+    eng = engine.DecodingEngine(model, rows=rows, cuda_graph=cuda_graph, attention=attention)
     eng.generate(prompts[:1], [engine.Sampling(4, ignore_eos=True)])  # allocation + graph capture, not timed
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -128,6 +168,7 @@ def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: in
     prefill_s = (time.perf_counter() - start) / min(4, requests)
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
     return {"probe": "videokr engine", "rows": rows, "requests": requests, "cuda_graph": eng.cuda_graph,
+            "attention": attention,
             "prompt_len": int(prompts[0]["input_ids"].shape[1]), "new_tokens": new, "s": round(seconds, 3),
             "new_tok_per_s": round(new / seconds, 1), "prefill_s_per_request": round(prefill_s, 3),
             "max_mem_gb": round(peak, 1)}
@@ -140,6 +181,8 @@ def main() -> None:
     parser.add_argument("--baseline-batch", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-graph-too", action="store_true", help="also run the engine without CUDA graphs")
+    parser.add_argument("--sdpa-too", action="store_true", help="also decode with PyTorch's fused attention")
+    parser.add_argument("--profile", action="store_true", help="print where one prefill spends its time")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
 
@@ -159,12 +202,21 @@ def main() -> None:
     if not args.no_baseline:
         base = run_baseline(model, config, args.baseline_batch, args.new_tokens, device)
         print(json.dumps(base), flush=True)
-    runs = [(rows, None) for rows in args.rows]
+    from videokr.evaluate.vision_attention import batch_vision_attention
+
+    print(json.dumps(time_prefill(model, config, device, "per group (transformers)")), flush=True)
+    batch_vision_attention(model)
+    print(json.dumps(time_prefill(model, config, device, "batched (videokr)")), flush=True)
+    if args.profile:
+        profile_prefill(model, config, device)
+    runs = [(rows, None, "matmul") for rows in args.rows]
+    if args.sdpa_too:
+        runs.append((args.rows[-1], None, "sdpa"))
     if args.no_graph_too:
-        runs.append((args.rows[0], False))
-    for rows, graph in runs:
+        runs.append((args.rows[0], False, "matmul"))
+    for rows, graph, attention in runs:
         try:
-            result = run_engine(model, config, rows, rows, args.new_tokens, device, graph)
+            result = run_engine(model, config, rows, rows, args.new_tokens, device, graph, attention)
         except Exception as exc:  # report and go on to the next size (out of memory, mostly)
             traceback.print_exc()
             print(json.dumps({"probe": "videokr engine", "rows": rows, "error": f"{type(exc).__name__}: {exc}"[:300]}),

@@ -129,7 +129,8 @@ def _full_forward_logits(model, inputs: dict, continuation: list[int]) -> torch.
 
 
 @MODELS
-def test_step_logits_equal_a_full_forward_pass(make) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("attention", engine.DECODE_ATTENTION)
+def test_step_logits_equal_a_full_forward_pass(make, attention: str) -> None:  # type: ignore[no-untyped-def]
     """Teacher-forced: every step's logits equal the uncached model's, for rows of different
     prompt lengths whose prompts straddle the end of the slot ring."""
     tok = tiny_tokenizer()
@@ -142,7 +143,7 @@ def test_step_logits_equal_a_full_forward_pass(make) -> None:  # type: ignore[no
     rng = np.random.default_rng(1)
     forced = [rng.integers(10, len(tok) - 10, steps).tolist() for _ in inputs]
     with torch.inference_mode():
-        state = engine._DecodeState(model, rows=2, slots=max(lengths) + steps + 3)
+        state = engine._DecodeState(model, rows=2, slots=max(lengths) + steps + 3, attention=attention)
         start = 5  # prompts end at slot 5: they wrap around the end of the ring
         state.slot.fill_(start)
         firsts = []
@@ -161,3 +162,26 @@ def test_step_logits_equal_a_full_forward_pass(make) -> None:  # type: ignore[no
         have = torch.stack(got[row])
         assert have.shape == want.shape
         torch.testing.assert_close(have, want, atol=2e-4, rtol=1e-4)
+
+
+@MODELS
+def test_batched_vision_attention_equals_the_models_own(make, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from videokr.evaluate import vision_attention
+    from videokr.evaluate.vision_attention import batch_vision_attention
+
+    lengths: list[int | None] = []
+    equal_length = vision_attention._equal_length
+    monkeypatch.setattr(vision_attention, "_equal_length", lambda cu: lengths.append(equal_length(cu)) or lengths[-1])
+
+    tok = tiny_tokenizer()
+    model = make(tok).float()
+    backend = TransformersBackend(model, tok)
+    inputs = backend._inputs(_requests(3)[2:])  # 6 frames: 3 temporal groups
+    with torch.inference_mode():
+        before = model(**inputs).logits
+        patched = batch_vision_attention(model)
+        after = model(**inputs).logits
+    assert patched == len(model.model.visual.blocks)
+    assert batch_vision_attention(model) == 0  # idempotent
+    assert lengths and all(n for n in lengths)  # the batched path ran in every layer
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)

@@ -163,9 +163,13 @@ class TransformersBackend:
         if _accepts_video_metadata(self.processor):
             kwargs["video_metadata"] = metadata
             kwargs["do_sample_frames"] = False
-        else:  # Qwen2.5-VL: seconds per temporal group = temporal patch / sampled frame rate
-            kwargs["fps"] = sampled_fps
-        return self.processor(**kwargs)
+        inputs = self.processor(**kwargs)
+        if "second_per_grid_ts" in inputs:  # Qwen2.5-VL: the time one temporal group spans, per video
+            import torch
+
+            patch = getattr(self.processor.video_processor, "temporal_patch_size", 2)
+            inputs["second_per_grid_ts"] = torch.tensor([patch / rate for rate in sampled_fps], dtype=torch.float32)
+        return inputs
 
     def _numpy_inputs(self, batch: Sequence[GenerationRequest]) -> Any:
         """The same inputs built without torchvision (see :mod:`videokr.evaluate.qwen_video`)."""

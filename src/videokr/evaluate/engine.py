@@ -33,6 +33,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 
+DECODE_ATTENTION = ("matmul", "sdpa")  # grouped matmuls (default) or PyTorch's fused attention
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How one request is decoded. ``temperature`` 0 means greedy."""
@@ -81,9 +84,12 @@ def _rotate_half(x: Any) -> Any:
 class _DecodeState:
     """Everything one decoding step reads and writes, at fixed addresses (CUDA graphs need them)."""
 
-    def __init__(self, model: Any, rows: int, slots: int) -> None:
+    def __init__(self, model: Any, rows: int, slots: int, attention: str = "matmul") -> None:
         import torch
 
+        if attention not in DECODE_ATTENTION:
+            raise ValueError(f"attention must be one of {', '.join(DECODE_ATTENTION)}, not {attention!r}")
+        self.attention = attention
         self.text, self.head = decoder_parts(model)
         config = self.text.config
         attn = self.text.layers[0].self_attn
@@ -118,6 +124,7 @@ class _DecodeState:
         cos = (angles.cos() * self.rope_scaling).to(self.dtype)[:, None, :]
         sin = (angles.sin() * self.rope_scaling).to(self.dtype)[:, None, :]
         bias = self.bias[:, None, None, :]
+        allowed = bias == 0 if self.attention == "sdpa" else None
         hidden = self.text.embed_tokens(self.tokens)[:, None, :]
         for index, layer in enumerate(self.text.layers):
             attn = layer.self_attn
@@ -132,10 +139,14 @@ class _DecodeState:
             keys, values = self.keys[index], self.values[index]
             keys.index_copy_(2, self.slot, k[:, :, None, :])
             values.index_copy_(2, self.slot, v[:, :, None, :])
-            q = q.view(rows, self.kv_heads, groups, self.head_dim)
-            scores = torch.matmul(q, keys.transpose(-1, -2)).float() * self.scale + bias
-            weights = torch.softmax(scores, dim=-1).to(self.dtype)
-            out = torch.matmul(weights, values).reshape(rows, 1, self.heads * self.head_dim)
+            if self.attention == "sdpa":
+                out = torch.nn.functional.scaled_dot_product_attention(
+                    q[:, :, None, :], keys, values, attn_mask=allowed, scale=self.scale, enable_gqa=True)
+            else:  # queries grouped per key/value head: the cache is read once, never repeated
+                q = q.view(rows, self.kv_heads, groups, self.head_dim)
+                scores = torch.matmul(q, keys.transpose(-1, -2)).float() * self.scale + bias
+                out = torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), values)
+            out = out.reshape(rows, 1, self.heads * self.head_dim)
             hidden = hidden + attn.o_proj(out)
             hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
         logits = self.head(self.text.norm(hidden)[:, 0, :]).float()
@@ -260,14 +271,22 @@ class DecodingEngine:
     """Continuous-batching generation over a fixed number of rows.
 
     ``rows`` requests decode together; when one finishes, the next waiting request is
-    prefilled into its row. ``cuda_graph`` defaults to on for CUDA models.
+    prefilled into its row. ``cuda_graph`` defaults to on for CUDA models. ``batch_vision``
+    makes the model's vision tower attend all frame groups in one call
+    (:mod:`videokr.evaluate.vision_attention`; it patches the model instance).
     """
 
     def __init__(self, model: Any, *, rows: int = 32, cuda_graph: bool | None = None,
-                 eos_token_ids: Iterable[int] | None = None) -> None:
+                 eos_token_ids: Iterable[int] | None = None, attention: str = "matmul",
+                 batch_vision: bool = True) -> None:
         decoder_parts(model)
         self.model = model
         self.rows = rows
+        self.attention = attention
+        if batch_vision:
+            from videokr.evaluate.vision_attention import batch_vision_attention
+
+            batch_vision_attention(model)
         device = next(model.parameters()).device
         self.cuda_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
         self.eos = set(eos_token_ids) if eos_token_ids is not None else _eos_ids(model)
@@ -282,7 +301,7 @@ class DecodingEngine:
                 import torch
 
                 torch.cuda.empty_cache()
-            state = _DecodeState(self.model, rows, slots)
+            state = _DecodeState(self.model, rows, slots, self.attention)
             self._state, self._stepper = state, _Stepper(state, self.cuda_graph)
         state.reset()
         assert self._stepper is not None
