@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--no-graph-too", action="store_true", help="also run the engine without CUDA graphs")
     parser.add_argument("--sdpa-too", action="store_true", help="also decode with PyTorch's fused attention")
     parser.add_argument("--profile", action="store_true", help="print where one prefill spends its time")
+    parser.add_argument("--compile", action="store_true", help="then compile the layers and run every size again")
+    parser.add_argument("--attention-compiled", default="matmul", help="decode attention for the compiled round")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
 
@@ -214,9 +216,37 @@ def main() -> None:
         runs.append((args.rows[-1], None, "sdpa"))
     if args.no_graph_too:
         runs.append((args.rows[0], False, "matmul"))
+    rounds = [(False, runs)]
+    if args.compile:
+        rounds.append((True, [(rows, None, args.attention_compiled) for rows in args.rows]))
+    for compiled, round_runs in rounds:
+        if compiled:
+            compile_and_time(model, config, device)
+        run_all(model, config, device, round_runs, args.new_tokens, base, compiled)
+
+
+def compile_and_time(model: Any, config: Any, device: str) -> None:
+    import torch
+
+    from videokr.evaluate.engine import compile_layers, prefill
+
+    compile_layers(model)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        prefill(model, video_prompt(config, 500, device=device))
+    sync()
+    print(json.dumps({"probe": "compile", "first_prefill_s": round(time.perf_counter() - start, 1)}), flush=True)
+    print(json.dumps(time_prefill(model, config, device, "batched + compiled layers")), flush=True)
+
+
+def run_all(model: Any, config: Any, device: str, runs: list[tuple[int, bool | None, str]], new_tokens: int,
+            base: dict[str, Any] | None, compiled: bool) -> None:
+    import torch
+
     for rows, graph, attention in runs:
         try:
-            result = run_engine(model, config, rows, rows, args.new_tokens, device, graph, attention)
+            result = run_engine(model, config, rows, rows, new_tokens, device, graph, attention)
+            result["compiled_prefill"] = compiled
         except Exception as exc:  # report and go on to the next size (out of memory, mostly)
             traceback.print_exc()
             print(json.dumps({"probe": "videokr engine", "rows": rows, "error": f"{type(exc).__name__}: {exc}"[:300]}),

@@ -185,3 +185,26 @@ def test_batched_vision_attention_equals_the_models_own(make, monkeypatch) -> No
     assert batch_vision_attention(model) == 0  # idempotent
     assert lengths and all(n for n in lengths)  # the batched path ran in every layer
     torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+
+
+def test_top_p_falls_back_to_a_full_sort_when_the_candidates_hold_too_little() -> None:
+    flat = torch.zeros(1, 2 * engine.NUCLEUS_CANDIDATES)  # uniform: the top 256 of 512 hold half the mass
+    sampler = engine.Sampler(engine.Sampling(1, temperature=1.0, top_p=0.9, seed=0))
+    picks = {int(engine.choose_tokens(flat.clone(), [sampler])[0]) for _ in range(400)}
+    assert max(picks) >= engine.NUCLEUS_CANDIDATES  # tokens beyond the candidates are reachable
+    full = engine.Sampler(engine.Sampling(1, temperature=1.0, top_p=1.0, seed=0))  # no top-p: no sort at all
+    assert len({int(engine.choose_tokens(flat.clone(), [full])[0]) for _ in range(400)}) > 200
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="compiled prefill is measured on a GPU")
+def test_compiled_prefill_matches_eager_on_gpu() -> None:
+    tok = tiny_tokenizer()
+    model = tiny_qwen3vl(tok).cuda()
+    backend = TransformersBackend(model, tok)
+    requests = _requests(3, max_new=10)
+    inputs = [backend._inputs([r]) for r in requests]
+    spec = [engine.Sampling(10, ignore_eos=True) for _ in requests]
+    eager = engine.DecodingEngine(model, rows=2).generate(inputs, spec)
+    assert engine.compile_layers(model) == len(model.model.language_model.layers) + len(model.model.visual.blocks)
+    compiled = engine.DecodingEngine(model, rows=2).generate(inputs, spec)
+    assert [g.tokens for g in compiled] == [g.tokens for g in eager]

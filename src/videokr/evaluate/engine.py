@@ -244,6 +244,9 @@ class Sampler:
         return float(self.rng.random())
 
 
+NUCLEUS_CANDIDATES = 256  # top-p looks at the top 256 tokens first; a full sort only if they hold too little mass
+
+
 def choose_tokens(logits: Any, samplers: Sequence[Sampler | None]) -> Any:
     """Next token per row: argmax for greedy rows, inverse-CDF over the top-p set for the others."""
     import torch
@@ -254,16 +257,21 @@ def choose_tokens(logits: Any, samplers: Sequence[Sampler | None]) -> Any:
         return tokens
     index = torch.tensor(sampled, device=logits.device)
     temperature = torch.tensor([samplers[i].sampling.temperature for i in sampled], device=logits.device)
-    top_p = torch.tensor([samplers[i].sampling.top_p for i in sampled], device=logits.device)
+    top_ps = [samplers[i].sampling.top_p for i in sampled]
     uniform = torch.tensor([samplers[i].draw() for i in sampled], device=logits.device, dtype=torch.float32)
     probs = torch.softmax(logits[index] / temperature[:, None], dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    before = sorted_probs.cumsum(dim=-1) - sorted_probs
-    sorted_probs = sorted_probs.masked_fill(before >= top_p[:, None], 0.0)  # the top token always stays
-    cumulative = sorted_probs.cumsum(dim=-1)
+    order = None
+    if min(top_ps) < 1.0:
+        top_p = torch.tensor(top_ps, device=logits.device)[:, None]
+        probs, order = probs.topk(min(NUCLEUS_CANDIDATES, probs.shape[-1]), dim=-1)
+        if bool((probs.sum(dim=-1, keepdim=True) < top_p).any()):  # the nucleus reaches past the candidates
+            probs, order = torch.softmax(logits[index] / temperature[:, None], dim=-1).sort(dim=-1, descending=True)
+        before = probs.cumsum(dim=-1) - probs
+        probs = probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
+    cumulative = probs.cumsum(dim=-1)
     target = uniform * cumulative[:, -1]
     pick = torch.searchsorted(cumulative, target[:, None]).clamp_(max=cumulative.shape[-1] - 1)
-    tokens[index] = order.gather(-1, pick)[:, 0]
+    tokens[index] = (order.gather(-1, pick) if order is not None else pick)[:, 0]
     return tokens
 
 
@@ -278,7 +286,7 @@ class DecodingEngine:
 
     def __init__(self, model: Any, *, rows: int = 32, cuda_graph: bool | None = None,
                  eos_token_ids: Iterable[int] | None = None, attention: str = "matmul",
-                 batch_vision: bool = True) -> None:
+                 batch_vision: bool = True, compile_prefill: bool = False) -> None:
         decoder_parts(model)
         self.model = model
         self.rows = rows
@@ -287,6 +295,8 @@ class DecodingEngine:
             from videokr.evaluate.vision_attention import batch_vision_attention
 
             batch_vision_attention(model)
+        if compile_prefill:
+            compile_layers(model)
         device = next(model.parameters()).device
         self.cuda_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
         self.eos = set(eos_token_ids) if eos_token_ids is not None else _eos_ids(model)
@@ -368,6 +378,17 @@ class DecodingEngine:
                         admit(row)
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
+
+
+def compile_layers(model: Any) -> int:
+    """``torch.compile`` each decoder layer and vision block (one compiled graph shared by all,
+    dynamic in sequence length): fuses the norms, rotary and activations of the prefill.
+    Decoding calls the layers' parts directly, so the step graph is unaffected."""
+    text, _ = decoder_parts(model)
+    blocks = list(text.layers) + list(getattr(getattr(getattr(model, "model", None), "visual", None), "blocks", []))
+    for block in blocks:
+        block.compile(dynamic=True)
+    return len(blocks)
 
 
 def _to_device(inputs: dict[str, Any], device: Any) -> dict[str, Any]:
