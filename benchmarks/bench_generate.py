@@ -142,7 +142,7 @@ def profile_prefill(model: Any, config: Any, device: str) -> None:
 
 
 def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: int, device: str,
-               cuda_graph: bool | None, attention: str = "matmul") -> dict[str, Any]:
+               cuda_graph: bool | None, attention: str = "sdpa") -> dict[str, Any]:
     import torch
 
     from videokr.evaluate import engine
@@ -181,10 +181,10 @@ def main() -> None:
     parser.add_argument("--baseline-batch", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-graph-too", action="store_true", help="also run the engine without CUDA graphs")
-    parser.add_argument("--sdpa-too", action="store_true", help="also decode with PyTorch's fused attention")
+    parser.add_argument("--matmul-too", action="store_true", help="also decode with grouped matmul attention")
     parser.add_argument("--profile", action="store_true", help="print where one prefill spends its time")
     parser.add_argument("--compile", action="store_true", help="then compile the layers and run every size again")
-    parser.add_argument("--attention-compiled", default="matmul", help="decode attention for the compiled round")
+    parser.add_argument("--compiled-rows", type=int, nargs="+", help="sizes of the compiled round (default: --rows)")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
 
@@ -211,14 +211,14 @@ def main() -> None:
     print(json.dumps(time_prefill(model, config, device, "batched (videokr)")), flush=True)
     if args.profile:
         profile_prefill(model, config, device)
-    runs = [(rows, None, "matmul") for rows in args.rows]
-    if args.sdpa_too:
-        runs.append((args.rows[-1], None, "sdpa"))
+    runs = [(rows, None, "sdpa") for rows in args.rows]
+    if args.matmul_too:
+        runs.append((args.rows[-1], None, "matmul"))
     if args.no_graph_too:
-        runs.append((args.rows[0], False, "matmul"))
+        runs.append((args.rows[0], False, "sdpa"))
     rounds = [(False, runs)]
     if args.compile:
-        rounds.append((True, [(rows, None, args.attention_compiled) for rows in args.rows]))
+        rounds.append((True, [(rows, None, "sdpa") for rows in args.compiled_rows or args.rows]))
     for compiled, round_runs in rounds:
         if compiled:
             compile_and_time(model, config, device)

@@ -30,6 +30,9 @@ def test_video_patches_layout() -> None:
     assert times == [0.5, 2.0]  # the odd frame is padded by repeating the last one
     text = expand_video_tokens("x<|vision_start|><|video_pad|><|vision_end|>y", grid, times, vision)
     assert text.count("<|video_pad|>") == 2 * 4 * 6 // 4 and "<0.5 seconds>" in text and "<2.0 seconds>" in text
+    # the template's own start/end stay around the per-group blocks, as the transformers processor leaves them
+    assert text.startswith("x<|vision_start|><0.5 seconds><|vision_start|><|video_pad|>")
+    assert text.endswith("<|video_pad|><|vision_end|><|vision_end|>y")
 
 
 @pytest.mark.parametrize("make", [tiny_qwen25vl, tiny_qwen3vl], ids=["qwen2.5-vl", "qwen3-vl"])

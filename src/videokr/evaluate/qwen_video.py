@@ -98,7 +98,11 @@ def video_patches(frames: Sequence[EvalFrame], vision: QwenVision) -> tuple[np.n
 
 
 def expand_video_tokens(text: str, grid: tuple[int, int, int], times: list[float], vision: QwenVision) -> str:
-    """Replace the chat template's one video placeholder with the model's video token layout."""
+    """Replace the chat template's one ``<|video_pad|>`` with the model's video token layout.
+
+    As the transformers processors do, only the pad token is replaced: for Qwen3-VL the
+    template's own ``<|vision_start|>``/``<|vision_end|>`` stay around the per-group
+    ``<t seconds><|vision_start|>…<|vision_end|>`` blocks."""
     gt, gh, gw = grid
     per_group = gh * gw // (vision.merge_size**2)
     placeholder = f"{VISION_START}{VIDEO_PAD}{VISION_END}"
@@ -107,5 +111,5 @@ def expand_video_tokens(text: str, grid: tuple[int, int, int], times: list[float
     if vision.timestamps:
         body = "".join(f"<{t:.1f} seconds>{VISION_START}{VIDEO_PAD * per_group}{VISION_END}" for t in times)
     else:
-        body = f"{VISION_START}{VIDEO_PAD * (gt * per_group)}{VISION_END}"
-    return text.replace(placeholder, body, 1)
+        body = VIDEO_PAD * (gt * per_group)
+    return text.replace(placeholder, f"{VISION_START}{body}{VISION_END}", 1)
