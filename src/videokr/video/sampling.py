@@ -130,8 +130,13 @@ def decode_at(
     size: tuple[int, int] | None = None,
     threads: int = 1,
     convert: Callable[[object, VideoInfo], np.ndarray] | None = None,
+    skip_nonref: bool = False,
 ) -> list[Frame]:
-    """The frames shown at `targets` (seconds from the first frame), one per target."""
+    """The frames shown at `targets` (seconds from the first frame), one per target.
+
+    `skip_nonref` (exact mode only) has FFmpeg skip frames no other frame refers to (most
+    B-frames): less decoding, and each target gets the last *reference* frame at or before
+    it, a frame or two early, its true time reported. Not exact; opt-in."""
     convert = convert or rgb_converter(size)
     container, stream = open_video(path)
     made: dict[int, Frame] = {}  # by pts: targets sharing a frame share its conversion
@@ -149,6 +154,8 @@ def decode_at(
         if mode == "keyframe":
             stream.codec_context.skip_frame = "NONKEY"
             return _keyframes_at(container, stream, info, targets, emit)
+        if skip_nonref:
+            stream.codec_context.skip_frame = "NONREF"
         return _exact_at(container, stream, info, targets, emit)
     except VideoError:
         raise
