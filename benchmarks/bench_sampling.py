@@ -17,7 +17,7 @@ dir) so later runs skip the encoding. For each video it times:
   decode-1fps    the 1 fps frames decoded, nothing converted
   hash-1fps      1 fps exact pHash (decontamination's per-video cost), and the fast one
   nonref         1 fps exact pHash decoding only reference frames (skip_frame=NONREF)
-  views-1fps     1 fps hashes of the `calibrated` setting's benchmark side (bars + 4 crops)
+  views-1fps     1 fps hashes of the `calibrated` setting's benchmark side (bars + 8 crops)
   one-pass       1 fps hashes + 0.2 fps prompt frames + 16 uniform frames from one decode
 and prints each time and the ratios to the baselines. Every videokr and decord call runs
 one decoder thread unless said otherwise, as a pool of one process per core would.
@@ -63,6 +63,7 @@ def make_real_video(path: Path, seconds: float, height: int, gop: int, fps: int 
                             break
                         picture = frame.reformat(width, height, format="yuv420p")
                         picture.pts, picture.time_base = made, Fraction(1, fps)
+                        picture.pict_type = av.video.frame.PictureType.NONE  # else x264 keeps the clips' keyframes
                         for packet in stream.encode(picture):
                             out.mux(packet)
                         made += 1

@@ -24,7 +24,10 @@ def _grey(frames: list[np.ndarray]) -> np.ndarray:
 
 def test_settings_geometry_is_opt_in() -> None:
     assert not PAPER.strip_bars and PAPER.bench_crops == () and not PAPER.views
-    assert CALIBRATED.strip_bars and CALIBRATED.bench_crops == (0.94, 0.88, 0.82, 0.76) and CALIBRATED.views
+    assert CALIBRATED.strip_bars and CALIBRATED.bench_crops == (0.97, 0.94, 0.91, 0.88, 0.85, 0.82, 0.79, 0.76)
+    assert (CALIBRATED.max_distance, CALIBRATED.min_matched_fraction) == (8, 0.7)
+    assert (CALIBRATED.min_pictures, CALIBRATED.picture_change_bits) == (3, 10) and PAPER.min_pictures == 1
+    assert CALIBRATED.views
     assert cache_method("exact") == "exact"
     assert cache_method("exact", True) == "exact+bars"
     assert cache_method("exact", True, (0.88, 0.76)) == "exact+bars+crops=0.88,0.76"
@@ -94,3 +97,19 @@ def test_video_views_and_their_cache(tmp_path: Path) -> None:
     assert again[0].hashes.shape == (25, 2) and plain[0].hashes.shape == (25,)
     with pytest.raises(ValueError, match="hash method"):
         hash_video_views(path, method="nope")  # type: ignore[arg-type]
+
+
+def test_distinct_pictures_rule() -> None:
+    from videokr.decontam.search import matched_pictures, verify_alignment
+
+    far = np.uint64(2**20 - 1)  # 20 bits from 0
+    held = np.zeros(20, np.uint64)  # one picture held 20 s
+    train = np.zeros(20, np.uint64)
+    assert matched_pictures(held, np.ones(20, bool), 20, 10).tolist() == [1]
+    assert verify_alignment(held, train, 0, PAPER).flagged  # the paper counts frames
+    assert not verify_alignment(held, train, 0, CALIBRATED).flagged  # one picture is not enough
+    three = held.copy()
+    three[7:14] = far
+    three[14:] = far << np.uint64(30)
+    assert matched_pictures(three, np.ones(20, bool), 20, 10).tolist() == [3]
+    assert verify_alignment(three, three.copy(), 0, CALIBRATED).flagged
