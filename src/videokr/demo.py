@@ -1,7 +1,7 @@
 """`videokr demo`: the main job end to end on the bundled sample, offline.
 
-import (SFT, RL, eval) → split → export in every format → statistics, in a workspace under
-OUT. Rerunning reuses the workspace: every step skips what it already did.
+import (SFT, RL, eval) → probe the sample videos → split → export in every format →
+statistics, in a workspace under OUT. Rerunning reuses the workspace: every step skips what it already did.
 """
 
 from __future__ import annotations
@@ -34,6 +34,24 @@ def sample_dir() -> Path:
     return Path(str(resources.files("videokr") / "sample"))
 
 
+def probe_videos(ws: Workspace) -> None:
+    """The `videos probe` step, so the statistics have durations (needs the video extra)."""
+    try:
+        import av  # noqa: F401  (probe imports it lazily; ask up front)
+
+        from videokr.video.probe_step import ProbeVideos
+    except ImportError as exc:  # PyAV missing: the rest of the demo still runs
+        console.print(f"[yellow]probe[/] skipped ({exc.name} not installed: pip install 'videokr[video]')")
+        return
+    from videokr.pipeline.step import run_step
+
+    records = list(ws.store.iter_records("video"))
+    report = run_step(ws.store, ProbeVideos(ws.video_root()), records)
+    c = report.counts
+    console.print(f"[bold]probe[/] {report.seen} videos: {c['accepted']} probed, {c['quarantined']} quarantined, "
+                  f"{report.skipped} already done")
+
+
 def run_demo(out: Path) -> dict[str, Path]:
     sample = sample_dir()
     root = out / "workspace"
@@ -52,6 +70,8 @@ def run_demo(out: Path) -> dict[str, Path]:
                       f"{report.step.skipped} already imported")
         for reason in report.rejected:
             console.print(f"  [yellow]rejected[/] {reason}")
+
+    probe_videos(ws)
 
     result = apply_split(store, ratio=ws.config.split.ratio, seed=ws.config.split.seed)
     counts = result.counts()

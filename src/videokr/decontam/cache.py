@@ -40,13 +40,17 @@ class HashCache:
             store.ensure_schema("video_phash", SCHEMA)
 
     def get(self, sha: str, fps: float, method: str) -> np.ndarray | None:
+        """Hashes as stored: (N,) for a plain method, (N, views) for a view spec."""
         if self.store is None:
             return None
         row = self.store.execute(
-            "SELECT hashes FROM video_phash WHERE sha256=? AND fps=? AND method=? AND version=?",
+            "SELECT hashes, frames FROM video_phash WHERE sha256=? AND fps=? AND method=? AND version=?",
             (sha, fps, method, HASH_VERSION),
         ).fetchone()
-        return None if row is None else np.frombuffer(row[0], dtype="<u8").astype(np.uint64)
+        if row is None:
+            return None
+        flat = np.frombuffer(row[0], dtype="<u8").astype(np.uint64)
+        return flat if "+" not in method else flat.reshape(int(row[1]), -1)
 
     def put(self, sha: str, fps: float, method: str, hashes: np.ndarray) -> None:
         if self.store is None:
@@ -68,10 +72,25 @@ class Hashed:
     cached: bool = False
 
 
-def _hash_job(args: tuple[str, str, float, str, str]) -> tuple[str, str, np.ndarray | None, str | None]:
-    key, path, fps, method, sha = args
+def cache_method(method: str, strip_bars: bool = False, crops: Sequence[float] = ()) -> str:
+    """The cache's name for a way of hashing: the plain method (the paper's hashes), or the
+    method with its views (`exact+bars+crops=0.88,0.76`), stored as (N, views)."""
+    if not strip_bars and not crops:
+        return method
+    name = method + ("+bars" if strip_bars else "")
+    return name + ("+crops=" + ",".join(f"{c:g}" for c in crops) if crops else "")
+
+
+def _hash_job(
+    args: tuple[str, str, float, str, str, bool, tuple[float, ...]],
+) -> tuple[str, str, np.ndarray | None, str | None]:
+    key, path, fps, method, sha, strip_bars, crops = args
     try:
-        return key, sha, hash_video(path, fps=fps, method=method)[1], None
+        if not strip_bars and not crops:
+            return key, sha, hash_video(path, fps=fps, method=method)[1], None
+        from videokr.decontam.views import hash_video_views
+
+        return key, sha, hash_video_views(path, fps=fps, method=method, strip_bars=strip_bars, crops=crops)[1], None
     except VideoError as exc:
         return key, "", None, str(exc)
 
@@ -82,25 +101,29 @@ def hash_videos(
     *,
     fps: float,
     method: str,
+    strip_bars: bool = False,
+    crops: Sequence[float] = (),
     workers: int = 1,
     on_progress=None,
 ) -> Iterator[Hashed]:
     """(key, path) → hashes, from the cache where the content is known, else decoded in a
-    process pool; failures come back with their error instead of stopping the others."""
-    todo: list[tuple[str, str, float, str, str]] = []
+    process pool; failures come back with their error instead of stopping the others.
+    With `strip_bars` or `crops` each video's hashes are (N, 1 + len(crops)) views."""
+    stored_as = cache_method(method, strip_bars, crops)
+    todo: list[tuple[str, str, float, str, str, bool, tuple[float, ...]]] = []
     for key, path in videos:
         try:
             sha = sha256_file(path)
         except VideoError as exc:
             yield Hashed(key, str(path), None, None, str(exc))
             continue
-        hit = cache.get(sha, fps, method)
+        hit = cache.get(sha, fps, stored_as)
         if hit is not None:
             if on_progress:
                 on_progress(1)
             yield Hashed(key, str(path), sha, hit, cached=True)
         else:
-            todo.append((key, str(path), fps, method, sha))
+            todo.append((key, str(path), fps, method, sha, strip_bars, tuple(crops)))
     if workers > 1 and len(todo) > 1:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         results = pool.map(_hash_job, todo, chunksize=1)
@@ -112,7 +135,7 @@ def hash_videos(
             if on_progress:
                 on_progress(1)
             if hashes is not None:
-                cache.put(sha, fps, method, hashes)
+                cache.put(sha, fps, stored_as, hashes)
             yield Hashed(key, paths[key], sha or None, hashes, error)
     finally:
         if pool is not None:

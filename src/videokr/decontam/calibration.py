@@ -35,6 +35,7 @@ class TrainVideo:
     bench_start_s: float | None = None
     train_start_s: float | None = None
     seconds: float | None = None
+    amount: float | None = None  # crop per side, or letterboxed picture height share
 
 
 @dataclass(frozen=True)
@@ -57,19 +58,26 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
-def transform_frames(frames: Sequence[np.ndarray], transform: str) -> list[np.ndarray]:
-    """One re-upload edit applied to an excerpt; the output keeps the training video's size."""
+CROP_PER_SIDE = (0.06, 0.12)  # share of each side cut off a cropped copy (drawn per copy)
+LETTERBOX_HEIGHT = (0.70, 0.80)  # share of the height the picture keeps between the bars
+
+
+def transform_frames(frames: Sequence[np.ndarray], transform: str, amount: float | None = None) -> list[np.ndarray]:
+    """One re-upload edit applied to an excerpt; the output keeps the training video's size.
+    `amount` is the crop per side or the letterboxed picture's height share (defaults: the
+    top of the drawn ranges)."""
     if transform == "reencode":  # the training video itself is encoded far harder (see build)
         return list(frames)
     if transform == "rescale":  # down to 40% and back up: detail lost as on a low-res upload
         return [_resize(_resize(f, WIDTH * 2 // 5, HEIGHT * 2 // 5), WIDTH, HEIGHT) for f in frames]
-    if transform == "crop":  # 12% off every side, scaled back up
-        dx, dy = WIDTH * 12 // 100, HEIGHT * 12 // 100
+    if transform == "crop":  # a share of every side cut off, scaled back up
+        cut = CROP_PER_SIDE[1] if amount is None else amount
+        dx, dy = round(WIDTH * cut), round(HEIGHT * cut)
         return [_resize(f[dy : HEIGHT - dy, dx : WIDTH - dx], WIDTH, HEIGHT) for f in frames]
     if transform == "brightness":
         return [np.clip(f.astype(np.int16) + 40, 0, 255).astype(np.uint8) for f in frames]
-    if transform == "letterbox":  # 4:3-style bars: picture shrunk to 76% height, black above/below
-        h = HEIGHT * 76 // 100
+    if transform == "letterbox":  # 4:3-style bars: picture shrunk in height, black above/below
+        h = round(HEIGHT * (LETTERBOX_HEIGHT[0] if amount is None else amount))
         top = (HEIGHT - h) // 2
         out = []
         for f in frames:
@@ -80,12 +88,20 @@ def transform_frames(frames: Sequence[np.ndarray], transform: str) -> list[np.nd
     raise ValueError(f"unknown transform {transform!r}; known: {', '.join(TRANSFORMS)}")
 
 
+def _amount(transform: str, rng: np.random.Generator) -> float | None:
+    if transform == "crop":
+        return float(rng.uniform(*CROP_PER_SIDE))
+    if transform == "letterbox":
+        return float(rng.uniform(*LETTERBOX_HEIGHT))
+    return None
+
+
 def build_calibration_set(
     root: str | Path,
     *,
-    bench_per_style: int = 4,
+    bench_per_style: int = 12,
     transforms: Sequence[str] = TRANSFORMS,
-    negatives_per_style: int = 10,
+    negatives_per_style: int = 25,
     seed: int = 0,
 ) -> CalibrationSet:
     root = Path(root)
@@ -109,11 +125,14 @@ def build_calibration_set(
                 next_seed += 2
                 filler_a = _frames(style, next_seed, before)
                 filler_b = _frames(style, next_seed + 1, after)
-                video = filler_a + transform_frames(excerpt, transform) + filler_b
+                amount = _amount(transform, rng)
+                video = filler_a + transform_frames(excerpt, transform, amount) + filler_b
                 tid = f"pos-{style}-{b}-{transform}"
                 options = {"crf": "40"} if transform == "reencode" else None
                 path = write_video(root / f"{tid}.mp4", video, fps=FPS, gop=120, options=options)
-                train.append(TrainVideo(tid, path, bench_id, transform, start, len(filler_a) / FPS, len(excerpt) / FPS))
+                train.append(
+                    TrainVideo(tid, path, bench_id, transform, start, len(filler_a) / FPS, len(excerpt) / FPS, amount)
+                )
         for n in range(negatives_per_style):
             next_seed += 1
             tid = f"neg-{style}-{n}"
@@ -125,17 +144,29 @@ def build_calibration_set(
 
 @dataclass(frozen=True)
 class Scores:
+    """Two views of the same flags. Per training video (what decontamination acts on: a
+    video is removed or kept): precision is the share of flagged videos that do hold a
+    planted copy. Per (training, benchmark) pair (attribution): a flag naming a benchmark
+    video the training video does not copy is wrong even when the video holds another copy.
+    Recall is per planted copy: found when its own benchmark video is among the matches."""
+
     settings: str
     max_distance: int
     min_matched_fraction: float
-    true_positives: int
-    false_positives: int
+    true_positives: int  # planted copies found with their own benchmark video
+    false_positives: int  # (training, benchmark) flags that name the wrong benchmark video
     false_negatives: int
+    videos_flagged: int
     negatives_flagged: int
     negatives: int
 
     @property
     def precision(self) -> float:
+        """Per flagged training video."""
+        return (self.videos_flagged - self.negatives_flagged) / self.videos_flagged if self.videos_flagged else 1.0
+
+    @property
+    def pair_precision(self) -> float:
         flagged = self.true_positives + self.false_positives
         return self.true_positives / flagged if flagged else 1.0
 
@@ -154,8 +185,21 @@ def score(
     flagged = set(flags)
     tp = len(flagged & truth)
     fp = len(flagged - truth)
-    fn = len({t for t, _ in truth} - {t for t, _ in flagged & truth})
+    fn = len(truth - flagged)
+    videos = {t for t, _ in flagged}
     return Scores(
         settings.name, settings.max_distance, settings.min_matched_fraction, tp, fp, fn,
-        len({t for t, _ in flagged} & negatives), len(negatives),
+        len(videos), len(videos & negatives), len(negatives),
     )
+
+
+def recall_by_transform(cset: CalibrationSet, flags: Iterable[tuple[str, str]]) -> dict[str, tuple[int, int]]:
+    """transform → (copies found with their own benchmark video, copies planted)."""
+    found = set(flags)
+    out: dict[str, tuple[int, int]] = {}
+    for t in cset.train:
+        if t.transform is None:
+            continue
+        hit, total = out.get(t.transform, (0, 0))
+        out[t.transform] = (hit + ((t.id, t.bench_id) in found), total + 1)
+    return out

@@ -103,9 +103,10 @@ def decontaminate(
     def hashed(refs: Sequence[VideoRef], side: str) -> list[tuple[VideoRef, np.ndarray]]:
         by_id = {r.id: r for r in refs}
         out = []
+        crops = settings.bench_crops if side == "bench" else ()
         for h in hash_videos(
             [(r.id, r.path) for r in refs], cache, fps=settings.sample_fps, method=settings.hash_method,
-            workers=workers, on_progress=on_progress,
+            strip_bars=settings.strip_bars, crops=crops, workers=workers, on_progress=on_progress,
         ):
             result.cached += h.cached
             if h.hashes is None:
@@ -119,7 +120,8 @@ def decontaminate(
     bench_hashes = hashed(bench, "bench")
     result.train_hashed, result.bench_hashed = len(train_hashes), len(bench_hashes)
 
-    index = FrameIndex.build([(t.id, h) for t, h in train_hashes], settings)
+    index = FrameIndex.build([(t.id, h if h.ndim == 1 else h[:, 0]) for t, h in train_hashes], settings)
+    views = (1.0, *settings.bench_crops)
     for b, q in bench_hashes:
         for match in index.search(q):
             if not match.flagged:
@@ -130,6 +132,8 @@ def decontaminate(
                 "bench_offset_s": match.bench_offset_s, "train_offset_s": match.train_offset_s,
                 "matched_fraction": round(match.matched_fraction, 6), "distances": list(match.distances),
             }
+            if settings.views:
+                entry["bench_crop"] = views[match.view]
             line = flagged.setdefault(t.id, {
                 "train_video": t.id, "train_path": t.path, "reason": "near_duplicate", "matches": [],
             })

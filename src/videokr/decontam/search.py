@@ -104,13 +104,19 @@ class FrameIndex:
         return packed // len(self), packed % len(self)
 
     def candidates(self, query: np.ndarray) -> list["Candidate"]:
-        """Top-k alignments (training video, offset) by frame matches inside one window."""
+        """Top-k alignments (training video, offset) by frame matches inside one window.
+
+        `query` is (N,) hashes, or (N, views) when each benchmark frame has several views
+        (crops): every view probes, and a frame votes once whichever view matched."""
         s = self.settings
-        qi, tj = self.frame_pairs(query)
-        if qi.size == 0:
+        query = np.asarray(query, dtype=np.uint64)
+        views = 1 if query.ndim == 1 else query.shape[1]
+        flat = query.reshape(-1)
+        qf, tj = self.frame_pairs(flat)
+        if qf.size == 0:
             return []
-        keep = hamming(query[qi], self.all_hashes[tj]) <= s.max_distance
-        qi, tj = qi[keep], tj[keep]
+        keep = hamming(flat[qf], self.all_hashes[tj]) <= s.max_distance
+        qi, tj = qf[keep] // views, tj[keep]
         if qi.size == 0:
             return []
         delta = self.second_of[tj].astype(np.int64) - qi
@@ -139,9 +145,17 @@ class FrameIndex:
 
     def verify(self, query: np.ndarray, cand: "Candidate") -> "Verified | None":
         """The paper's rule at the candidate's offset and its neighbours (excerpts rarely start
-        on a whole second, so the copy may sample best one second either way)."""
+        on a whole second, so the copy may sample best one second either way). With several
+        views per benchmark frame, each view is verified on its own (a copy keeps one geometry
+        throughout) and the best counts."""
         train = self.hashes[cand.video]
-        tried = [verify_alignment(query, train, cand.delta + d, self.settings, cand.votes) for d in (0, -1, 1)]
+        query = np.asarray(query, dtype=np.uint64)
+        columns = [query] if query.ndim == 1 else [query[:, v] for v in range(query.shape[1])]
+        tried = [
+            verify_alignment(col, train, cand.delta + d, self.settings, cand.votes, view=v)
+            for v, col in enumerate(columns)
+            for d in (0, -1, 1)
+        ]
         found = max((v for v in tried if v is not None), key=lambda v: v.matched_fraction, default=None)
         return None if found is None else _with_video(found, cand.video)
 
@@ -168,6 +182,7 @@ class Verified:
     votes: int
     flagged: bool
     sample_fps: float
+    view: int = 0  # which view of the benchmark frames matched (0: the whole picture)
 
     @property
     def bench_offset_s(self) -> float:
@@ -179,22 +194,30 @@ class Verified:
 
 
 def verify_alignment(
-    bench: np.ndarray, train: np.ndarray, delta: int, settings: DecontamSettings = PAPER, votes: int = 0
+    bench: np.ndarray, train: np.ndarray, delta: int, settings: DecontamSettings = PAPER, votes: int = 0, view: int = 0
 ) -> Verified | None:
     """The paper's rule on one alignment: over every window of `frames_per_window` aligned
     frames (stride 1), the largest fraction within `max_distance`; windows shorter than the
-    window length (or than the shorter video) do not count."""
+    window length (or than the shorter video) do not count.
+
+    With `min_pictures` > 1 (not in the paper) a window counts only when its matched frames
+    show at least that many distinct benchmark pictures (see `matched_pictures`), and the
+    best such window is reported."""
     lo = max(0, -delta)
     hi = min(len(bench), len(train) - delta)
     w = min(settings.frames_per_window, len(bench), len(train))
     if hi - lo < w or w <= 0:
         return None
     d = hamming(bench[lo:hi], train[lo + delta : hi + delta]).astype(np.int64)
-    close = np.concatenate([[0], np.cumsum(d <= settings.max_distance)])
+    matched = d <= settings.max_distance
+    close = np.concatenate([[0], np.cumsum(matched)])
     counts = close[w:] - close[:-w]
     stride = max(1, int(settings.stride_s * settings.sample_fps))
     starts = np.arange(0, len(counts), stride)
-    i = int(starts[np.argmax(counts[starts])])
+    pictures_ok = np.ones(len(counts), dtype=bool)
+    if settings.min_pictures > 1:
+        pictures_ok = matched_pictures(bench[lo:hi], matched, w, settings.picture_change_bits) >= settings.min_pictures
+    i = int(starts[np.lexsort((-counts[starts], ~pictures_ok[starts]))[0]])
     fraction = float(counts[i]) / w
     return Verified(
         train_video=-1,
@@ -203,9 +226,26 @@ def verify_alignment(
         matched_fraction=fraction,
         distances=tuple(int(x) for x in d[i : i + w]),
         votes=votes,
-        flagged=fraction >= settings.min_matched_fraction - 1e-12,
+        flagged=bool(pictures_ok[i]) and fraction >= settings.min_matched_fraction - 1e-12,
         sample_fps=settings.sample_fps,
+        view=view,
     )
+
+
+def matched_pictures(bench: np.ndarray, matched: np.ndarray, w: int, change_bits: int) -> np.ndarray:
+    """Per window of `w` frames, how many distinct benchmark pictures its matched frames show.
+
+    A new picture starts where consecutive benchmark hashes differ by more than
+    `change_bits` (a cut, a new slide). Fourteen seconds of one held slide are one piece
+    of evidence, not fourteen: slides of one template lie within a few bits of each other
+    far more often than unrelated footage does."""
+    n = len(matched)
+    picture = np.concatenate([[0], np.cumsum(hamming(bench[1:], bench[:-1]) > change_bits)])
+    rows = np.arange(n - w + 1)[:, None] + np.arange(w)[None, :]
+    m, p = matched[rows], picture[rows]
+    seen = np.maximum.accumulate(np.where(m, p, -1), axis=1)
+    before = np.concatenate([np.full((len(rows), 1), -1), seen[:, :-1]], axis=1)
+    return (m & (p > before)).sum(axis=1)
 
 
 def _block(hashes: np.ndarray, b: int, bits: int, total: int) -> np.ndarray:

@@ -100,14 +100,21 @@ def frame_converter(method: HashMethod = DEFAULT_METHOD):
 
 
 def hash_video(
-    path: str | Path, *, fps: float = 1.0, method: HashMethod = DEFAULT_METHOD, info=None, threads: int = 1
+    path: str | Path,
+    *,
+    fps: float = 1.0,
+    method: HashMethod = DEFAULT_METHOD,
+    info=None,
+    threads: int = 1,
+    skip_nonref: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(times in seconds, uint64 hashes) of the frames shown at 0, 1/fps, 2/fps, … seconds."""
+    """(times in seconds, uint64 hashes) of the frames shown at 0, 1/fps, 2/fps, … seconds
+    (with `skip_nonref`, of the last reference frame at or before each; see `decode_at`)."""
     from videokr.video.probe import probe
     from videokr.video.sampling import decode_at, times_by_rate
 
     info = info or probe(path)
     targets = times_by_rate(info.duration_s, fps)
-    frames = decode_at(path, info, targets, convert=frame_converter(method), threads=threads)
+    frames = decode_at(path, info, targets, convert=frame_converter(method), threads=threads, skip_nonref=skip_nonref)
     times = np.array([f.target_seconds for f in frames], dtype=np.float64)
     return times, hash_gray32(np.stack([f.image for f in frames]))

@@ -130,8 +130,13 @@ def decode_at(
     size: tuple[int, int] | None = None,
     threads: int = 1,
     convert: Callable[[object, VideoInfo], np.ndarray] | None = None,
+    skip_nonref: bool = False,
 ) -> list[Frame]:
-    """The frames shown at `targets` (seconds from the first frame), one per target."""
+    """The frames shown at `targets` (seconds from the first frame), one per target.
+
+    `skip_nonref` (exact mode only) has FFmpeg skip frames no other frame refers to (most
+    B-frames): less decoding, and each target gets the last *reference* frame at or before
+    it, a frame or two early, its true time reported. Not exact; opt-in."""
     convert = convert or rgb_converter(size)
     container, stream = open_video(path)
     made: dict[int, Frame] = {}  # by pts: targets sharing a frame share its conversion
@@ -149,7 +154,9 @@ def decode_at(
         if mode == "keyframe":
             stream.codec_context.skip_frame = "NONKEY"
             return _keyframes_at(container, stream, info, targets, emit)
-        return _exact_at(container, stream, info, targets, emit)
+        if skip_nonref:
+            stream.codec_context.skip_frame = "NONREF"
+        return _exact_at(container, stream, info, targets, emit, skip_unshown=not skip_nonref)
     except VideoError:
         raise
     except Exception as exc:  # FFmpeg errors mid-stream: name the file
@@ -181,27 +188,42 @@ def upright(image: np.ndarray, clockwise: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-(clockwise // 90)))
 
 
-def _exact_at(container, stream, info: VideoInfo, targets: Sequence[float], emit) -> list[Frame]:
+SKIP_UNSHOWN_CODECS = ("h264", "hevc")  # decoders that honour skip_frame=NONREF per frame
+
+
+def _exact_at(
+    container, stream, info: VideoInfo, targets: Sequence[float], emit, skip_unshown: bool = True
+) -> list[Frame]:
     """One frame per target. Targets are visited in time order; results keep input order."""
     order = sorted(range(len(targets)), key=lambda i: targets[i])
     result: list[Frame | None] = [None] * len(targets)
-    cursor = _Cursor(container, stream, info)
+    cursor = _Cursor(container, stream, info, skip_unshown=skip_unshown and info.codec in SKIP_UNSHOWN_CODECS)
     for i in order:
         result[i] = emit(targets[i], cursor.frame_at(info.to_pts(targets[i])))
     return result  # type: ignore[return-value]
 
 
 class _Cursor:
-    """Decoding position in one stream: `current` is the last frame decoded, `ahead` the next."""
+    """Decoding position in one stream: `current` is the last frame decoded, `ahead` the next.
 
-    def __init__(self, container, stream, info: VideoInfo) -> None:
+    With `skip_unshown`, packets of frames earlier than the one the current target shows
+    are decoded with skip_frame=NONREF: the decoder drops those no other frame refers to
+    (most B-frames), which nothing needs, while every reference frame and every frame
+    that can still be shown is decoded. The result is the exact frame, for less work."""
+
+    def __init__(self, container, stream, info: VideoInfo, skip_unshown: bool = False) -> None:
         self.container, self.stream, self.info = container, stream, info
         self.frames: Iterator[object] | None = None
         self.current = None
         self.ahead = None
         self.seeks = 0
+        self.skip_unshown = skip_unshown
+        self.shown_pts: int | None = None  # the frame the current target shows
 
     def frame_at(self, target_pts: int):
+        if self.skip_unshown:
+            i = int(np.searchsorted(self.info.frame_pts, target_pts, "right")) - 1
+            self.shown_pts = int(self.info.frame_pts[max(i, 0)])
         keyframe = _keyframe_before(self.info, target_pts)
         if (
             self.frames is None
@@ -220,9 +242,18 @@ class _Cursor:
     def _seek(self, pts: int) -> None:
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
         self.seeks += 1
-        self.frames = iter(self.container.decode(self.stream))
+        self.frames = self._decode() if self.skip_unshown else iter(self.container.decode(self.stream))
         self.current = None
         self.ahead = self._next()
+
+    def _decode(self) -> Iterator[object]:
+        ctx = self.stream.codec_context
+        for packet in self.container.demux(self.stream):
+            early = packet.pts is not None and self.shown_pts is not None and packet.pts < self.shown_pts
+            want = "NONREF" if early else "DEFAULT"
+            if ctx.skip_frame != want:
+                ctx.skip_frame = want
+            yield from packet.decode()  # the empty packet at the end flushes the decoder
 
     def _next(self):
         assert self.frames is not None
