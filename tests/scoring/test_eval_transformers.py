@@ -68,3 +68,13 @@ def test_frames_are_uniform_with_timestamps() -> None:
     times = [f.pts_seconds for f in frames]
     assert times == sorted(times) and len(frames) == 4
     assert all(f.image.dtype == np.uint8 and f.image.shape[2] == 3 for f in frames)
+
+
+def test_unknown_decoding_is_a_clear_error(tmp_path: Path) -> None:
+    paths = make_benchmarks(tmp_path)
+    ws = tmp_path / "ws"
+    CliRunner().invoke(app, ["init", str(ws)])
+    result = CliRunner().invoke(app, ["--workspace", str(ws), "eval", "run", "--backend", "transformers", "--model",
+                                      str(tmp_path / "no-model"), "-b", f"videomme={paths['videomme']}",
+                                      "--decoding", "fastest"])
+    assert result.exit_code != 0 and "--decoding must be one of engine, generate" in result.output

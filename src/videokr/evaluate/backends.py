@@ -119,7 +119,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: Any, processor: Any, *, batch_size: int = 8, device: str | None = None,
-                 decoding: str = "engine", vision: Any = None) -> None:
+                 decoding: str = "engine", vision: Any = None, compile_prefill: bool = False) -> None:
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.model = model
@@ -128,6 +128,7 @@ class TransformersBackend:
         self.device = device or str(next(model.parameters()).device)
         self.decoding = decoding
         self.vision = vision  # a QwenVision for the numpy input builder; None: from the model config
+        self.compile_prefill = compile_prefill
         self._engine: Any = None
 
     @classmethod
@@ -205,7 +206,7 @@ class TransformersBackend:
         if self.decoding == "generate" or not engine.supports(self.model):
             return self._generate_plain(requests)
         if self._engine is None:
-            self._engine = engine.DecodingEngine(self.model, rows=self.batch_size)
+            self._engine = engine.DecodingEngine(self.model, rows=self.batch_size, compile_prefill=self.compile_prefill)
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         inputs = [self._inputs([request]) for request in requests]
         sampling = [engine.Sampling(max_new_tokens=r.max_new_tokens, temperature=r.temperature,
