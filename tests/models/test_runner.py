@@ -44,7 +44,7 @@ def test_bad_request_files_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(RequestFileError, match=r"r.jsonl:3: custom_id 'a' already used on line 1"):
         read_requests(path)
     path.write_text('{"custom_id": "a"\n')
-    with pytest.raises(RequestFileError, match=r"r.jsonl:1: not JSON"):
+    with pytest.raises(RequestFileError, match=r"r.jsonl:1: not valid JSON"):
         read_requests(path)
     path.write_text('{"body": {}}\n')
     with pytest.raises(RequestFileError, match=r"r.jsonl:1: missing or empty 'custom_id'"):

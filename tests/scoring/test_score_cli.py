@@ -31,7 +31,7 @@ def test_score_writes_fields_and_reports_bad_lines(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["score", str(src), "--out", str(out)])
     assert result.exit_code == 0, result.output
     flat = " ".join(result.output.split())
-    assert "pred.jsonl:3: not JSON" in flat
+    assert "pred.jsonl:3: not valid JSON" in flat
     assert "pred.jsonl:6: missing field(s) answer" in flat
     assert "66.67%" in flat  # 2 of 3 scored: item 4 is unscored, not wrong
     rows = [json.loads(x) for x in out.read_text().splitlines()]

@@ -35,7 +35,6 @@ VideoKR-Eval       id, question, option/options, problem_type,  ``{root}/{video_
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -52,6 +51,7 @@ from videokr.evaluate.prompts import (
     VIDEOKR_EVAL,
     VIDEOMMMU,
 )
+from videokr.jsonlines import json_objects
 from videokr.records import OPTION_LETTERS, EvalItem, ProblemType
 from videokr.scoring.extract import option_texts
 
@@ -122,25 +122,8 @@ def _records(path: Path) -> Iterator[tuple[str, dict[str, Any] | RecordError]]:
         for i, row in enumerate(pq.read_table(path).to_pylist(), start=1):
             yield f"{path.name}:{i}", row
         return
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield f"{path.name}:{exc.lineno}", RecordError(f"not valid JSON: {exc.msg}")
-            return
-        for i, row in enumerate(rows, start=1):
-            yield f"{path.name}:{i}", row if isinstance(row, dict) else RecordError("not a JSON object")
-        return
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield f"{path.name}:{i}", RecordError(f"not valid JSON: {exc.msg} (column {exc.colno})")
-            continue
-        yield f"{path.name}:{i}", row if isinstance(row, dict) else RecordError("not a JSON object")
+    for i, row, problem in json_objects(path, arrays=True):
+        yield f"{path.name}:{i}", row if row is not None else RecordError(str(problem))
 
 
 def _need(row: dict[str, Any], *keys: str) -> Any:

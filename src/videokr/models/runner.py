@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videokr.jsonlines import json_objects
 from videokr.models.gateway import Gateway, Reply
 
 RUNNER_STEP = "llm-run"
@@ -47,26 +48,17 @@ def read_requests(path: Path) -> list[BatchLine]:
     """Parse and check a Batch input file; errors name the file and line."""
     lines: list[BatchLine] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RequestFileError(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise RequestFileError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-            custom_id = obj.get("custom_id")
-            if not isinstance(custom_id, str) or not custom_id:
-                raise RequestFileError(f"{path}:{number}: missing or empty 'custom_id'")
-            if custom_id in seen:
-                raise RequestFileError(
-                    f"{path}:{number}: custom_id {custom_id!r} already used on line {seen[custom_id]}"
-                )
-            seen[custom_id] = number
-            lines.append(BatchLine(number, custom_id, str(obj.get("method", "POST")), str(obj.get("url", "")),
-                                   obj.get("body")))
+    for number, obj, problem in json_objects(path):
+        if obj is None:
+            raise RequestFileError(f"{path}:{number}: {problem}")
+        custom_id = obj.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise RequestFileError(f"{path}:{number}: missing or empty 'custom_id'")
+        if custom_id in seen:
+            raise RequestFileError(f"{path}:{number}: custom_id {custom_id!r} already used on line {seen[custom_id]}")
+        seen[custom_id] = number
+        lines.append(BatchLine(number, custom_id, str(obj.get("method", "POST")), str(obj.get("url", "")),
+                               obj.get("body")))
     return lines
 
 

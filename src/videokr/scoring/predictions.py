@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from videokr.jsonlines import json_objects
 from videokr.scoring.judge import Judge
 from videokr.scoring.reward import DEFAULT_MODE, Mode, normalise_problem_type, score_one
 from videokr.scoring.rules import score_item
@@ -90,19 +91,8 @@ def score_prediction(
 
 def read_predictions(path: Path) -> Iterator[tuple[int, dict[str, Any] | PredictionError]]:
     """(line number, object or the reason it is unusable) for each non-blank line."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, PredictionError(f"not JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(item, dict):
-                yield number, PredictionError(f"expected a JSON object, got {type(item).__name__}")
-                continue
-            yield number, item
+    for number, item, problem in json_objects(path):
+        yield number, item if item is not None else PredictionError(str(problem))
 
 
 def score_file(
