@@ -208,3 +208,36 @@ def test_compiled_prefill_matches_eager_on_gpu() -> None:
     assert engine.compile_layers(model) == len(model.model.language_model.layers) + len(model.model.visual.blocks)
     compiled = engine.DecodingEngine(model, rows=2).generate(inputs, spec)
     assert [g.tokens for g in compiled] == [g.tokens for g in eager]
+
+
+def test_runs_of_one_item_share_a_prefill(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    tok = tiny_tokenizer()
+    model = tiny_qwen3vl(tok).float()
+    backend = TransformersBackend(model, tok)
+    calls: list[int] = []
+    real_prefill = engine.prefill
+    monkeypatch.setattr(engine, "prefill", lambda m, x: calls.append(1) or real_prefill(m, x))
+    items = [backend._inputs([r]) for r in _requests(2)]
+    inputs = [items[0], items[1], items[0], items[1], items[0]]  # three runs of item 0, two of item 1
+    spec = [engine.Sampling(12, temperature=1.0, top_p=0.9, seed=s, ignore_eos=True) for s in range(5)]
+    shared = engine.DecodingEngine(model, rows=2).generate(inputs, spec)
+    assert len(calls) == 2
+    calls.clear()
+    alone = [engine.DecodingEngine(model, rows=1).generate([x], [s])[0] for x, s in zip(inputs, spec)]
+    assert len(calls) == 5
+    assert [g.tokens for g in shared] == [g.tokens for g in alone]  # each run still samples with its own seed
+    assert len({tuple(g.tokens) for g in shared}) > 1
+
+
+def test_backend_builds_one_input_per_prompt_and_frames() -> None:
+    tok = tiny_tokenizer()
+    model = tiny_qwen3vl(tok).float()
+    backend = TransformersBackend(model, tok, batch_size=2)
+    first = _requests(1, max_new=6)[0]
+    runs = [GenerationRequest(first.key, first.prompt, first.frames, max_new_tokens=6, temperature=0.0, seed=s)
+            for s in range(3)]
+    built: list[int] = []
+    real_inputs = backend._inputs
+    backend._inputs = lambda batch: built.append(len(batch)) or real_inputs(batch)  # type: ignore[method-assign]
+    outputs = backend.generate(runs)
+    assert built == [1] and len(outputs) == 3 and len(set(outputs)) == 1  # greedy: the same text three times

@@ -106,11 +106,25 @@ def test_interrupted_eval_resumes(tmp_path: Path, loopback) -> None:
     from videokr.store import Store
 
     kept = len(results(Store(tmp_path / "ws" / "videokr.sqlite")))
-    assert kept == 5  # what landed before the failure is kept
+    assert kept == 4  # the batches that landed before the failure (one item, its 2 runs, each) are kept
     healthy = loopback(_reply)
     resumed = _run(tmp_path, healthy.base_url, paths, ["--batch-size", "1"])
     assert resumed.exit_code == 0, resumed.output
-    assert len(healthy.requests) == 24 - 5
+    assert len(healthy.requests) == 24 - 5  # the 5th reply came back before the failure: the model cache has it
+
+
+def test_runs_of_an_item_decode_its_frames_once(tmp_path: Path, loopback, monkeypatch) -> None:
+    import videokr.evaluate.runner as runner
+
+    paths = make_benchmarks(tmp_path)
+    CliRunner().invoke(app, ["init", str(tmp_path / "ws")])
+    decoded: list[str] = []
+    load = runner.load_frames
+    monkeypatch.setattr(runner, "load_frames", lambda path, n, **kw: decoded.append(str(path)) or load(path, n, **kw))
+    server = loopback(_reply)
+    result = _run(tmp_path, server.base_url, paths, ["--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 24 and len(decoded) == 24 // 2  # 2 runs per item, one decoding
 
 
 def test_unreadable_video_is_recorded_not_wrong(tmp_path: Path, loopback) -> None:

@@ -208,7 +208,13 @@ class TransformersBackend:
         if self._engine is None:
             self._engine = engine.DecodingEngine(self.model, rows=self.batch_size, compile_prefill=self.compile_prefill)
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        inputs = [self._inputs([request]) for request in requests]
+        built: dict[tuple[str, int], Any] = {}  # requests with the same prompt and frames share one input
+        inputs = []
+        for request in requests:
+            key = (request.prompt, id(request.frames))
+            if key not in built:
+                built[key] = self._inputs([request])
+            inputs.append(built[key])
         sampling = [engine.Sampling(max_new_tokens=r.max_new_tokens, temperature=r.temperature,
                                     top_p=r.top_p if r.top_p is not None else 1.0, seed=r.seed) for r in requests]
         results = self._engine.generate(inputs, sampling)

@@ -27,6 +27,7 @@ The engine is tested token for token against ``model.generate`` on tiny random m
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -319,7 +320,10 @@ class DecodingEngine:
 
     def generate(self, inputs: Sequence[dict[str, Any]], sampling: Sequence[Sampling],
                  on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
-        """Generate for every request; ``inputs[i]`` is the processor output of request ``i`` alone."""
+        """Generate for every request; ``inputs[i]`` is the processor output of request ``i`` alone.
+
+        Requests given the same input object (the runs of one item) are prefilled once; each
+        still samples with its own seed."""
         import torch
 
         if len(inputs) != len(sampling):
@@ -333,7 +337,13 @@ class DecodingEngine:
         results: list[Generated | None] = [None] * len(inputs)
         with torch.inference_mode():
             state, stepper = self._prepare(rows, slots)
-            waiting = sorted(range(len(inputs)), key=lambda i: -lengths[i])  # long prompts first
+            first_use = {}
+            for i, x in enumerate(inputs):
+                first_use.setdefault(id(x), i)
+            # long prompts first; requests given the same input object stay together and share a prefill
+            waiting = deque(sorted(range(len(inputs)), key=lambda i: (-lengths[i], first_use[id(inputs[i])], i)))
+            uses = Counter(id(x) for x in inputs)
+            shared: dict[int, tuple[Any, Any, Any, int]] = {}
             owner: list[int | None] = [None] * rows
             samplers: list[Sampler | None] = [None] * rows
             outputs: list[list[int]] = [[] for _ in range(rows)]
@@ -341,8 +351,17 @@ class DecodingEngine:
             host_slot = 0
 
             def admit(row: int) -> None:
-                request = waiting.pop(0)
-                keys, values, logits, position = prefill(self.model, _to_device(inputs[request], state.device))
+                request = waiting.popleft()
+                key = id(inputs[request])
+                done = shared.get(key)
+                if done is None:
+                    done = prefill(self.model, _to_device(inputs[request], state.device))
+                uses[key] -= 1
+                if uses[key]:
+                    shared[key] = done
+                else:
+                    shared.pop(key, None)
+                keys, values, logits, position = done
                 state.load_prompt(row, keys, values, host_slot, position)
                 owner[row], samplers[row], outputs[row] = request, Sampler(sampling[request]), []
                 first = choose_tokens(logits, [samplers[row]])

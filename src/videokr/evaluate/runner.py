@@ -135,49 +135,53 @@ def run_eval(
     )
     for n_frames in settings.frames:
         for benchmark, items in benchmarks.items():
-            for run in range(settings.runs):
-                done = _done(store, settings.model, benchmark, n_frames, run)
-                pending = [i for i in items if i.id not in done]
-                report.reused += len(items) - len(pending)
-                if on_progress and len(items) - len(pending):
-                    on_progress(len(items) - len(pending))
-                for start in range(0, len(pending), settings.batch_size):
-                    batch = pending[start : start + settings.batch_size]
-                    _run_batch(store, settings, benchmark, n_frames, run, batch, backend, judge, settings_json, report)
-                    if on_progress:
-                        on_progress(len(batch))
+            done = [_done(store, settings.model, benchmark, n_frames, run) for run in range(settings.runs)]
+            # item-major: the runs of an item travel together, so its frames are decoded once and a
+            # backend can share one prefill among them
+            pending = [(item, [run for run in range(settings.runs) if item.id not in done[run]]) for item in items]
+            pending = [(item, runs) for item, runs in pending if runs]
+            reused = len(items) * settings.runs - sum(len(runs) for _, runs in pending)
+            report.reused += reused
+            if on_progress and reused:
+                on_progress(reused)
+            for start in range(0, len(pending), settings.batch_size):
+                batch = pending[start : start + settings.batch_size]
+                _run_batch(store, settings, benchmark, n_frames, batch, backend, judge, settings_json, report)
+                if on_progress:
+                    on_progress(sum(len(runs) for _, runs in batch))
     return report
 
 
 def _run_batch(
-    store: Store, settings: EvalSettings, benchmark: str, n_frames: int, run: int, batch: list[EvalItem],
+    store: Store, settings: EvalSettings, benchmark: str, n_frames: int, batch: list[tuple[EvalItem, list[int]]],
     backend: Backend, judge: Judge | None, settings_json: str, report: RunReport,
 ) -> None:
     requests, ready, failures = [], [], []
-    for item in batch:
+    for item, runs in batch:
         prompt = build_prompt(settings.family, prompt_benchmark(benchmark), prompt_item(item))
         try:
             frames = load_frames(item.video_path, n_frames, max_side=settings.max_side)
         except (VideoError, OSError, ValueError) as exc:
-            failures.append((item, prompt, f"{type(exc).__name__}: {exc}"))
+            failures.extend((item, run, prompt, f"{type(exc).__name__}: {exc}") for run in runs)
             continue
-        requests.append(GenerationRequest(
-            key=item.id, prompt=prompt, frames=frames, temperature=settings.temperature,
-            max_new_tokens=settings.max_new_tokens, top_p=settings.top_p,
-            seed=sample_seed(settings.model, benchmark, item.id, n_frames, run),
-        ))
-        ready.append((item, prompt))
+        for run in runs:  # one frames list shared by the runs: backends may key on it
+            requests.append(GenerationRequest(
+                key=item.id, prompt=prompt, frames=frames, temperature=settings.temperature,
+                max_new_tokens=settings.max_new_tokens, top_p=settings.top_p,
+                seed=sample_seed(settings.model, benchmark, item.id, n_frames, run),
+            ))
+            ready.append((item, run, prompt))
     outputs = backend.generate(requests) if requests else []
     if len(outputs) != len(requests):
         raise RuntimeError(f"backend {backend.name} returned {len(outputs)} outputs for {len(requests)} requests")
     now = utcnow()
     rows = []
-    for (item, prompt), output in zip(ready, outputs):
+    for (item, run, prompt), output in zip(ready, outputs):
         pred, correct, scored_by = _score(item, output, judge)
         rows.append((settings.model, benchmark, item.id, n_frames, run, _sha(prompt), output, None, pred,
                      None if correct is None else int(correct), scored_by, _item_json(item, benchmark), settings_json, now))
         report.generated += 1
-    for item, prompt, error in failures:
+    for item, run, prompt, error in failures:
         rows.append((settings.model, benchmark, item.id, n_frames, run, _sha(prompt), None, error, None, None,
                      "failed", _item_json(item, benchmark), settings_json, now))
         report.failed.append(f"{benchmark}/{item.id} ({n_frames} frames, run {run}): {error}")
