@@ -142,13 +142,15 @@ def profile_prefill(model: Any, config: Any, device: str) -> None:
 
 
 def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: int, device: str,
-               cuda_graph: bool | None, attention: str = "sdpa") -> dict[str, Any]:
+               cuda_graph: bool | None, attention: str = "sdpa", runs: int = 1, share: bool = True) -> dict[str, Any]:
     import torch
 
     from videokr.evaluate import engine
 
-    prompts = [video_prompt(config, 1 + i, device=device) for i in range(requests)]
-    spec = [engine.Sampling(new_tokens, temperature=1.0, top_p=1.0, seed=i, ignore_eos=True) for i in range(requests)]
+    distinct = [video_prompt(config, 1 + i, device=device) for i in range(requests)]
+    # runs > 1: each prompt asked `runs` times, as `eval run --runs` does; shared = the same input object
+    prompts = [p if share else dict(p) for p in distinct for _ in range(runs)]
+    spec = [engine.Sampling(new_tokens, temperature=1.0, top_p=1.0, seed=i, ignore_eos=True) for i in range(len(prompts))]
     eng = engine.DecodingEngine(model, rows=rows, cuda_graph=cuda_graph, attention=attention)
     eng.generate(prompts[:1], [engine.Sampling(4, ignore_eos=True)])  # allocation + graph capture, not timed
     if torch.cuda.is_available():
@@ -162,13 +164,13 @@ def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: in
     sync()
     start = time.perf_counter()
     with torch.inference_mode():
-        for p in prompts[: min(4, requests)]:
+        for p in distinct[: min(4, requests)]:
             engine.prefill(model, p)
     sync()
     prefill_s = (time.perf_counter() - start) / min(4, requests)
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
-    return {"probe": "videokr engine", "rows": rows, "requests": requests, "cuda_graph": eng.cuda_graph,
-            "attention": attention,
+    return {"probe": "videokr engine", "rows": rows, "requests": len(prompts), "runs": runs,
+            "shared_prefill": share and runs > 1, "cuda_graph": eng.cuda_graph, "attention": attention,
             "prompt_len": int(prompts[0]["input_ids"].shape[1]), "new_tokens": new, "s": round(seconds, 3),
             "new_tok_per_s": round(new / seconds, 1), "prefill_s_per_request": round(prefill_s, 3),
             "max_mem_gb": round(peak, 1)}
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print where one prefill spends its time")
     parser.add_argument("--compile", action="store_true", help="then compile the layers and run every size again")
     parser.add_argument("--compiled-rows", type=int, nargs="+", help="sizes of the compiled round (default: --rows)")
+    parser.add_argument("--runs", type=int, default=1, help="also ask each prompt this many times, with and without "
+                        "a shared prefill (rows = the last --rows)")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
 
@@ -211,14 +215,16 @@ def main() -> None:
     print(json.dumps(time_prefill(model, config, device, "batched (videokr)")), flush=True)
     if args.profile:
         profile_prefill(model, config, device)
-    runs = [(rows, None, "sdpa") for rows in args.rows]
+    runs = [(rows, None, "sdpa", 1, True) for rows in args.rows]
+    if args.runs > 1:
+        runs += [(args.rows[-1] // args.runs, None, "sdpa", args.runs, share) for share in (False, True)]
     if args.matmul_too:
-        runs.append((args.rows[-1], None, "matmul"))
+        runs.append((args.rows[-1], None, "matmul", 1, True))
     if args.no_graph_too:
-        runs.append((args.rows[0], False, "sdpa"))
+        runs.append((args.rows[0], False, "sdpa", 1, True))
     rounds = [(False, runs)]
     if args.compile:
-        rounds.append((True, [(rows, None, "sdpa") for rows in args.compiled_rows or args.rows]))
+        rounds.append((True, [(rows, None, "sdpa", 1, True) for rows in args.compiled_rows or args.rows]))
     for compiled, round_runs in rounds:
         if compiled:
             compile_and_time(model, config, device)
@@ -239,13 +245,13 @@ def compile_and_time(model: Any, config: Any, device: str) -> None:
     print(json.dumps(time_prefill(model, config, device, "batched + compiled layers")), flush=True)
 
 
-def run_all(model: Any, config: Any, device: str, runs: list[tuple[int, bool | None, str]], new_tokens: int,
+def run_all(model: Any, config: Any, device: str, runs: list[tuple[int, bool | None, str, int, bool]], new_tokens: int,
             base: dict[str, Any] | None, compiled: bool) -> None:
     import torch
 
-    for rows, graph, attention in runs:
+    for rows, graph, attention, repeats, share in runs:
         try:
-            result = run_engine(model, config, rows, rows, new_tokens, device, graph, attention)
+            result = run_engine(model, config, rows * repeats, rows, new_tokens, device, graph, attention, repeats, share)
             result["compiled_prefill"] = compiled
         except Exception as exc:  # report and go on to the next size (out of memory, mostly)
             traceback.print_exc()

@@ -136,7 +136,7 @@ def eval_run(
     seed: int = typer.Option(0, help="seed of the --on sample"),
     temperature: float = typer.Option(0.1),
     max_new_tokens: int = typer.Option(8192),
-    batch_size: int = typer.Option(8, help="requests decoded together (transformers: 32-64 on one 80 GB GPU)"),
+    batch_size: int = typer.Option(8, help="items per call; rows decoded together (transformers: 32-64 on one 80 GB GPU)"),
     decoding: str = typer.Option("engine", help="transformers backend: engine (videokr's) | generate (model.generate)"),
     compile_prefill: bool = typer.Option(False, "--compile", help="transformers backend: torch.compile the layers "
                                          "for prefill (about a minute once; 1.2x faster prefill on an H100)"),
