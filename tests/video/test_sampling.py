@@ -8,7 +8,10 @@ import pytest
 
 from videokr.video.probe import VideoError, probe
 from videokr.video.sampling import (
+    KEYFRAME_SCAN_MIN_SHARE,
     Frame,
+    choose_keyframe_fetch,
+    decode_at,
     format_timestamp,
     sample_frames,
     sample_many,
@@ -114,6 +117,61 @@ def test_keyframe_mode_reports_true_keyframe_times(made) -> None:
     assert [f.pts_seconds for f in frames] == [0.0, 1.0, 3.0, 4.0, 9.0]
     assert [read_index(f.image) for f in frames] == [0, 25, 75, 100, 225]
     assert all(info.to_pts(f.pts_seconds) in set(info.keyframe_pts.tolist()) for f in frames)
+
+
+KEYFRAME_CASES = [
+    ("gop25.mp4", {"gop": 25}),
+    ("h264_bframes.mp4", {"codec": "libx264", "gop": 37, "options": {"preset": "medium", "bf": "3"}}),
+    ("h264_bframes.ts", {"codec": "libx264", "gop": 37, "options": {"preset": "medium", "bf": "3"}}),
+    ("hevc.mp4", {"codec": "libx265", "gop": 40}),
+    ("vp9.webm", {"codec": "libvpx-vp9", "gop": 40}),
+    ("av1.mkv", {"codec": "libsvtav1", "gop": 40}),
+    ("h264_10bit.mkv", {"codec": "libx264", "pix_fmt": "yuv420p10le", "gop": 40}),
+    ("mpeg4.avi", {"codec": "mpeg4", "gop": 30, "options": {"qscale": "2"}}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", KEYFRAME_CASES)
+def test_keyframe_seek_and_scan_give_the_same_nearest_keyframes(made, name: str, kwargs: dict) -> None:
+    """Each keyframe is decoded from its packet alone; reached by seeking or by reading on,
+    it is the same picture, the nearest keyframe to its target, with its true index."""
+    path = made(name, 250 if name == "gop25.mp4" else 160, **kwargs)
+    info = probe(path)
+    keys = [int(np.searchsorted(info.frame_pts, k)) for k in info.keyframe_pts]
+    targets = [9.5, 0.0, 0.3, 1.6, 2.4, 3.0, 4.49, 6.1, 2.4]
+    got = {fetch: decode_at(path, info, targets, mode="keyframe", keyframe_fetch=fetch) for fetch in ("seek", "scan", "auto")}
+    for fetch, frames in got.items():
+        for t, f in zip(targets, frames):
+            shown = _shown_at(info, t)
+            nearest = min(keys, key=lambda k: (abs(info.seconds(int(info.frame_pts[k])) - t), k))
+            assert f.index == nearest and read_index(f.image) == nearest, (fetch, t, shown)
+            assert f.pts_seconds == info.seconds(int(info.frame_pts[nearest])) and f.target_seconds == t
+    for a, b, c in zip(got["seek"], got["scan"], got["auto"]):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.image, c.image)
+
+
+def test_keyframe_mode_equals_decoding_everything_on_real_clip(bunny: Path) -> None:
+    everything = _all_frames(bunny)
+    info = probe(bunny)
+    keys = set(np.searchsorted(info.frame_pts, info.keyframe_pts).tolist())
+    for fetch in ("seek", "scan"):
+        frames = decode_at(bunny, info, [0.0, 1.3, 2.6, 4.0, 5.2], mode="keyframe", keyframe_fetch=fetch)
+        for f in frames:
+            assert f.index in keys and np.array_equal(f.image, everything[f.index]), (fetch, f.index)
+
+
+def test_keyframe_fetch_choice(made) -> None:
+    import av
+
+    assert KEYFRAME_SCAN_MIN_SHARE == 0.9
+    mp4, ts = made("gop25.mp4", 250, gop=25), made("gop25.ts", 250, gop=25)
+    for path, dense in ((mp4, "seek"), (ts, "scan")):
+        info = probe(path)
+        with av.open(str(path)) as container:
+            assert choose_keyframe_fetch(container, info, len(info.keyframe_pts)) == dense
+            assert choose_keyframe_fetch(container, info, 1) == "seek"
+    with pytest.raises(ValueError, match="fetch must be one of"):
+        decode_at(mp4, probe(mp4), [0.0], mode="keyframe", keyframe_fetch="guess")  # type: ignore[arg-type]
 
 
 def test_random_is_seeded_and_distinct(bunny: Path) -> None:

@@ -31,6 +31,19 @@ from videokr.video.probe import VideoError, VideoInfo, configure_decoder, open_v
 Mode = Literal["exact", "keyframe"]
 MODES: tuple[str, ...] = ("exact", "keyframe")
 DEFAULT_JPEG_QUALITY = 90
+KeyframeFetch = Literal["auto", "seek", "scan"]
+KEYFRAME_FETCHES: tuple[str, ...] = ("auto", "seek", "scan")
+# Keyframe mode reaches keyframes by a seek each, or by one scan of the packets in order.
+# Seeking an indexed container (MP4, MOV, Matroska with cues, WebM) costs microseconds,
+# less than demuxing the one group of pictures between two keyframes, so `auto` always
+# seeks there (344 s 360p MP4: 0.090 s seeking vs 0.109 s scanning for all 35 keyframes,
+# 0.016 vs 0.035 s for 4). Without an index (MPEG-TS) a seek is a timestamp search and
+# the two cross near all keyframes wanted (0.105 vs 0.104 s for 31 of 35, 0.116 vs
+# 0.114 s for 35, 0.063 vs 0.073 s for 18): `auto` scans when more than this share of
+# the keyframes is wanted.
+KEYFRAME_SCAN_MIN_SHARE = 0.9
+INDEXED_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm")
+
 
 
 @dataclass
@@ -131,12 +144,17 @@ def decode_at(
     threads: int = 1,
     convert: Callable[[object, VideoInfo], np.ndarray] | None = None,
     skip_nonref: bool = False,
+    keyframe_fetch: KeyframeFetch = "auto",
 ) -> list[Frame]:
     """The frames shown at `targets` (seconds from the first frame), one per target.
 
     `skip_nonref` (exact mode only) has FFmpeg skip frames no other frame refers to (most
     B-frames): less decoding, and each target gets the last *reference* frame at or before
-    it, a frame or two early, its true time reported. Not exact; opt-in."""
+    it, a frame or two early, its true time reported. Not exact; opt-in.
+
+    `keyframe_fetch` (keyframe mode only) picks how keyframes are reached: a seek each,
+    one scan of the packets in order, or `auto` (see KEYFRAME_SCAN_MIN_SHARE). Both give
+    the same frames."""
     convert = convert or rgb_converter(size)
     container, stream = open_video(path)
     made: dict[int, Frame] = {}  # by pts: targets sharing a frame share its conversion
@@ -152,8 +170,7 @@ def decode_at(
     try:
         configure_decoder(stream, threads)
         if mode == "keyframe":
-            stream.codec_context.skip_frame = "NONKEY"
-            return _keyframes_at(container, stream, info, targets, emit)
+            return _keyframes_at(container, stream, info, targets, emit, keyframe_fetch)
         if skip_nonref:
             stream.codec_context.skip_frame = "NONREF"
         return _exact_at(container, stream, info, targets, emit, skip_unshown=not skip_nonref)
@@ -285,8 +302,8 @@ def _keyframe_before(info: VideoInfo, pts: int) -> int:
     return int(info.keyframe_pts[max(i, 0)])
 
 
-def _keyframes_at(container, stream, info: VideoInfo, targets: Sequence[float], emit) -> list[Frame]:
-    """For each target the nearest keyframe, decoded once however many targets share it."""
+def _nearest_keyframes(info: VideoInfo, targets: Sequence[float]) -> list[int]:
+    """For each target the pts of the nearest keyframe (the earlier one on a tie)."""
     keys = info.keyframe_pts
     wanted: list[int] = []
     for t in targets:
@@ -294,20 +311,116 @@ def _keyframes_at(container, stream, info: VideoInfo, targets: Sequence[float], 
         i = int(np.searchsorted(keys, pts))
         options = [int(keys[j]) for j in (i - 1, i) if 0 <= j < len(keys)]
         wanted.append(min(options, key=lambda p: (abs(p - pts), p)))
+    return wanted
+
+
+def choose_keyframe_fetch(container, info: VideoInfo, wanted_count: int) -> str:
+    """`seek` per keyframe, or one `scan` of the packets in order (see KEYFRAME_SCAN_MIN_SHARE)."""
+    indexed = any(name in INDEXED_FORMATS for name in container.format.name.split(","))
+    dense = wanted_count > KEYFRAME_SCAN_MIN_SHARE * len(info.keyframe_pts)
+    return "scan" if dense and not indexed else "seek"
+
+
+def _keyframes_at(
+    container, stream, info: VideoInfo, targets: Sequence[float], emit, fetch: KeyframeFetch = "auto"
+) -> list[Frame]:
+    """For each target the nearest keyframe, decoded once however many targets share it.
+
+    Only the keyframe's own packet goes to the decoder, which is then drained and reset:
+    no later packet is read or decoded to push the picture out of the decoder's reordering
+    delay (which, with B-frames, used to cost the following group of pictures and the next
+    keyframe as well). An intra picture decodes to the same pixels alone."""
+    if fetch not in KEYFRAME_FETCHES:
+        raise ValueError(f"fetch must be one of {', '.join(KEYFRAME_FETCHES)}, got {fetch!r}")
+    wanted = _nearest_keyframes(info, targets)
+    unique = sorted(set(wanted))
+    if fetch == "auto":
+        fetch = choose_keyframe_fetch(container, info, len(unique))  # type: ignore[assignment]
+    fetcher = _scan_keyframes if fetch == "scan" else _seek_keyframes
+    found = fetcher(container, stream, info, unique)
     decoded: dict[int, Frame] = {}
-    for pts in sorted(set(wanted)):
-        container.seek(pts, stream=stream, backward=True, any_frame=False)
-        frame = None
-        for candidate in container.decode(stream):
-            if candidate.pts is None:
-                continue
-            frame = candidate
-            if candidate.pts >= pts:
-                break
-        if frame is None:
-            raise VideoError(info.path, f"no keyframe decodes at {info.seconds(pts):.3f} s")
-        decoded[pts] = emit(info.seconds(pts), frame)
+    for pts, av_frame in found:
+        decoded[pts] = emit(info.seconds(pts), av_frame)
+    for pts in unique:  # what the lone-packet path could not give: decode onward from a seek
+        if pts not in decoded:
+            decoded[pts] = emit(info.seconds(pts), _keyframe_by_decoding_on(container, stream, info, pts))
     return [Frame(decoded[p].index, decoded[p].pts_seconds, decoded[p].image, float(t)) for p, t in zip(wanted, targets)]
+
+
+def _decode_alone(stream, packet):
+    """The picture of one packet, decoded on its own: send it, drain, reset the decoder."""
+    ctx = stream.codec_context
+    frames = list(ctx.decode(packet)) + list(ctx.decode(None))
+    ctx.flush_buffers()
+    return next((f for f in frames if f.pts == packet.pts), None)
+
+
+def _seek_keyframes(container, stream, info: VideoInfo, unique: Sequence[int]) -> Iterator[tuple[int, object]]:
+    """Seek to each keyframe and decode its packet alone."""
+    for pts in unique:
+        for packet in _packets_from(container, stream, info, pts):
+            if packet.pts == pts and packet.is_keyframe:
+                frame = _decode_alone(stream, packet)
+                if frame is not None:
+                    yield pts, frame
+                break
+            if packet.is_keyframe and packet.pts > pts:  # not where the probe saw it
+                break
+
+
+def _scan_keyframes(container, stream, info: VideoInfo, unique: Sequence[int]) -> Iterator[tuple[int, object]]:
+    """Read the packets in order from the first wanted keyframe, decoding each wanted one alone."""
+    remaining = set(unique)
+    for packet in _packets_from(container, stream, info, unique[0]):
+        if packet.is_keyframe and packet.pts in remaining:
+            remaining.discard(packet.pts)
+            frame = _decode_alone(stream, packet)
+            if frame is not None:
+                yield int(packet.pts), frame
+            if not remaining:
+                break
+
+
+def _packets_from(container, stream, info: VideoInfo, pts: int) -> Iterator[object]:
+    """The stream's packets in order from a point at or before `pts`, until the end.
+
+    A seek lands on the keyframe at or before its target in indexed containers; where it
+    is a timestamp search (MPEG-TS searches decoding times) it can land after, so back off
+    to earlier keyframes, then to the start of the file."""
+    i = bisect.bisect_right(info.keyframe_pts, pts)  # type: ignore[arg-type]
+    earlier = [int(k) for k in info.keyframe_pts[max(0, i - 4) : i][::-1] if k < pts]
+    starts = [pts, *earlier[:3], min(0, int(info.frame_pts[0]))]
+    for attempt, start in enumerate(starts):
+        container.seek(start, stream=stream, backward=True, any_frame=False)
+        packets = (p for p in container.demux(stream) if p.size and p.pts is not None)
+        head = next(packets, None)
+        if head is None:
+            return
+        if head.pts <= pts or attempt == len(starts) - 1:
+            yield head
+            yield from packets
+            return
+
+
+def _keyframe_by_decoding_on(container, stream, info: VideoInfo, pts: int):
+    """The keyframe (or, failing it, the first frame after it) by decoding on from before it:
+    for a keyframe whose packet gives no picture alone."""
+    ctx = stream.codec_context
+    ctx.flush_buffers()
+    frame = None
+    for packet in _packets_from(container, stream, info, pts):
+        for candidate in packet.decode():
+            if candidate.pts is not None and candidate.pts >= pts:
+                frame = candidate
+                break
+        if frame is not None:
+            break
+    if frame is None:
+        frame = next((f for f in ctx.decode(None) if f.pts is not None and f.pts >= pts), None)
+    ctx.flush_buffers()
+    if frame is None:
+        raise VideoError(info.path, f"no keyframe decodes at {info.seconds(pts):.3f} s")
+    return frame
 
 
 # -- several videos, several requests -----------------------------------------------------
