@@ -188,8 +188,7 @@ class TransformersBackend:
             texts.append(expand_video_tokens(text, grid, times, vision))
             patches.append(p)
             grids.append(grid)
-            step = (times[1] - times[0]) if len(times) > 1 else float(vision.temporal_patch_size)
-            seconds.append(step)
+            seconds.append(vision.temporal_patch_size / frame_rates(request.frames)[1])  # as the processor path
         inputs = tokenizer(texts, return_tensors="pt", padding=True)
         if _takes_token_types(self.model):  # newer transformers need them to build M-RoPE positions
             video_token = tokenizer.convert_tokens_to_ids(VIDEO_PAD)

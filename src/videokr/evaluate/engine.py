@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -264,9 +264,10 @@ def choose_tokens(logits: Any, samplers: Sequence[Sampler | None]) -> Any:
     order = None
     if min(top_ps) < 1.0:
         top_p = torch.tensor(top_ps, device=logits.device)[:, None]
-        probs, order = probs.topk(min(NUCLEUS_CANDIDATES, probs.shape[-1]), dim=-1)
+        full = probs
+        probs, order = full.topk(min(NUCLEUS_CANDIDATES, full.shape[-1]), dim=-1)
         if bool((probs.sum(dim=-1, keepdim=True) < top_p).any()):  # the nucleus reaches past the candidates
-            probs, order = torch.softmax(logits[index] / temperature[:, None], dim=-1).sort(dim=-1, descending=True)
+            probs, order = full.sort(dim=-1, descending=True)
         before = probs.cumsum(dim=-1) - probs
         probs = probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
     cumulative = probs.cumsum(dim=-1)
@@ -318,8 +319,7 @@ class DecodingEngine:
         assert self._stepper is not None
         return state, self._stepper
 
-    def generate(self, inputs: Sequence[dict[str, Any]], sampling: Sequence[Sampling],
-                 on_done: Callable[[int, Generated], None] | None = None) -> list[Generated]:
+    def generate(self, inputs: Sequence[dict[str, Any]], sampling: Sequence[Sampling]) -> list[Generated]:
         """Generate for every request; ``inputs[i]`` is the processor output of request ``i`` alone.
 
         Requests given the same input object (the runs of one item) are prefilled once; each
@@ -376,8 +376,6 @@ class DecodingEngine:
                 stop = token in self.eos and not spec.ignore_eos
                 if stop or len(outputs[row]) >= spec.max_new_tokens:
                     results[request] = Generated(outputs[row], finished=stop)
-                    if on_done is not None:
-                        on_done(request, results[request])  # type: ignore[arg-type]
                     owner[row] = samplers[row] = None
 
             for row in range(rows):
@@ -403,10 +401,10 @@ def compile_layers(model: Any) -> int:
     """``torch.compile`` each decoder layer and vision block (one compiled graph shared by all,
     dynamic in sequence length): fuses the norms, rotary and activations of the prefill.
     Decoding calls the layers' parts directly, so the step graph is unaffected."""
-    text, _ = decoder_parts(model)
-    blocks = list(text.layers) + list(getattr(getattr(getattr(model, "model", None), "visual", None), "blocks", []))
     import torch._dynamo
 
+    text, _ = decoder_parts(model)
+    blocks = list(text.layers) + list(getattr(getattr(getattr(model, "model", None), "visual", None), "blocks", []))
     # Each layer is its own compile (its index is a constant of the graph): let all of them compile
     # instead of falling back to eager after the default limit of 8.
     config = torch._dynamo.config
