@@ -241,3 +241,12 @@ def test_backend_builds_one_input_per_prompt_and_frames() -> None:
     backend._inputs = lambda batch: built.append(len(batch)) or real_inputs(batch)  # type: ignore[method-assign]
     outputs = backend.generate(runs)
     assert built == [1] and len(outputs) == 3 and len(set(outputs)) == 1  # greedy: the same text three times
+
+
+def test_frame_rates_of_one_frame_are_never_zero() -> None:
+    from videokr.evaluate.backends import frame_rates
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    assert frame_rates([EvalFrame(0, 0.04, image)]) == (1.0, 1.0)  # index 0 at a non-zero start time
+    assert frame_rates([EvalFrame(50, 2.0, image)]) == (25.0, 25.0)
+    assert frame_rates([EvalFrame(0, 0.0, image), EvalFrame(50, 2.0, image), EvalFrame(100, 4.0, image)]) == (25.0, 0.5)

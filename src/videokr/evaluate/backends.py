@@ -256,7 +256,7 @@ def frame_rates(frames: Sequence[EvalFrame]) -> tuple[float, float]:
     first, last = frames[0], frames[-1]
     span = last.pts_seconds - first.pts_seconds
     if span <= 0:
-        source = first.index / first.pts_seconds if first.pts_seconds > 0 else 1.0
+        source = first.index / first.pts_seconds if first.index > 0 and first.pts_seconds > 0 else 1.0
         return source, source
     return (last.index - first.index) / span, (len(frames) - 1) / span
 
