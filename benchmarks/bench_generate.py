@@ -74,8 +74,7 @@ def video_prompt(config: Any, seed: int, frames: int = 128, side: int = 256, tex
 def batch_of(prompts: list[dict[str, Any]]) -> dict[str, Any]:
     import torch
 
-    out = {k: torch.cat([p[k] for p in prompts]) for k in prompts[0]}
-    return out
+    return {k: torch.cat([p[k] for p in prompts]) for k in prompts[0]}
 
 
 def sync() -> None:
@@ -85,17 +84,22 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: str) -> dict[str, Any]:
+def timed(call: Any) -> tuple[Any, float]:
+    """(what ``call()`` returns, its wall seconds with the GPU's queue drained before and after)."""
     import torch
 
-    inputs = batch_of([video_prompt(config, 0, device=device)] * batch)  # identical rows, as users batch
     sync()
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
-                             temperature=1.0, top_p=1.0)
+        result = call()
     sync()
-    seconds = time.perf_counter() - start
+    return result, time.perf_counter() - start
+
+
+def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: str) -> dict[str, Any]:
+    inputs = batch_of([video_prompt(config, 0, device=device)] * batch)  # identical rows, as users batch
+    out, seconds = timed(lambda: model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                                do_sample=True, temperature=1.0, top_p=1.0))
     new = (out.shape[1] - inputs["input_ids"].shape[1]) * out.shape[0]
     return {"probe": "baseline model.generate", "batch": batch, "prompt_len": int(inputs["input_ids"].shape[1]),
             "new_tokens": int(new), "s": round(seconds, 3), "new_tok_per_s": round(new / seconds, 1)}
@@ -103,24 +107,16 @@ def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: s
 
 def time_prefill(model: Any, config: Any, device: str, label: str, count: int = 4) -> dict[str, Any]:
     """Seconds per request for the whole prefill and for the vision tower alone."""
-    import torch
-
     from videokr.evaluate import engine
 
     prompts = [video_prompt(config, 100 + i, device=device) for i in range(count + 1)]
     timings = {}
-    with torch.inference_mode():
-        for name, call in (
-            ("vision_s", lambda p: model.model.visual(p["pixel_values_videos"], grid_thw=p["video_grid_thw"])),
-            ("prefill_s", lambda p: engine.prefill(model, p)),
-        ):
-            call(prompts[-1])  # warm-up
-            sync()
-            start = time.perf_counter()
-            for p in prompts[:count]:
-                call(p)
-            sync()
-            timings[name] = round((time.perf_counter() - start) / count, 4)
+    for name, call in (
+        ("vision_s", lambda p: model.model.visual(p["pixel_values_videos"], grid_thw=p["video_grid_thw"])),
+        ("prefill_s", lambda p: engine.prefill(model, p)),
+    ):
+        timed(lambda: call(prompts[-1]))  # warm-up
+        timings[name] = round(timed(lambda: [call(p) for p in prompts[:count]])[1] / count, 4)
     return {"probe": "prefill per request", "vision_attention": label, **timings}
 
 
@@ -155,19 +151,10 @@ def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: in
     eng.generate(prompts[:1], [engine.Sampling(4, ignore_eos=True)])  # allocation + graph capture, not timed
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    sync()
-    start = time.perf_counter()
-    results = eng.generate(prompts, spec)
-    sync()
-    seconds = time.perf_counter() - start
+    results, seconds = timed(lambda: eng.generate(prompts, spec))
     new = sum(len(r.tokens) for r in results)
-    sync()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for p in distinct[: min(4, requests)]:
-            engine.prefill(model, p)
-    sync()
-    prefill_s = (time.perf_counter() - start) / min(4, requests)
+    sample = distinct[: min(4, requests)]
+    prefill_s = timed(lambda: [engine.prefill(model, p) for p in sample])[1] / len(sample)
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
     return {"probe": "videokr engine", "rows": rows, "requests": len(prompts), "runs": runs,
             "shared_prefill": share and runs > 1, "cuda_graph": eng.cuda_graph, "attention": attention,
@@ -232,16 +219,12 @@ def main() -> None:
 
 
 def compile_and_time(model: Any, config: Any, device: str) -> None:
-    import torch
-
     from videokr.evaluate.engine import compile_layers, prefill
 
     compile_layers(model)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        prefill(model, video_prompt(config, 500, device=device))
-    sync()
-    print(json.dumps({"probe": "compile", "first_prefill_s": round(time.perf_counter() - start, 1)}), flush=True)
+    prompt = video_prompt(config, 500, device=device)
+    seconds = timed(lambda: prefill(model, prompt))[1]
+    print(json.dumps({"probe": "compile", "first_prefill_s": round(seconds, 1)}), flush=True)
     print(json.dumps(time_prefill(model, config, device, "batched + compiled layers")), flush=True)
 
 
