@@ -1,45 +1,82 @@
 """The workspace configuration, `videokr.yaml`.
 
-Every setting the paper fixes is a named default here or in the module that uses it, so a
+Every setting the paper fixes is a named default here or in the step that uses it, so a
 user changes behaviour by writing YAML, never by editing constants. Unknown keys are an
 error that names the key: a typo must not silently fall back to a default.
+
+The file holds the recipe (which steps run, in order) and one section per step under
+`steps:`, each validated by that step's own typed config; the model endpoints (`models:`)
+and the pool (`pool:`) are validated by the model door's types. This module imports
+neither the steps nor the model door at load time: each section is checked by its owner.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from videokr.models.config import ModelConfig, PoolConfig, paper_models
-from videokr.split import PAPER_SPLIT_RATIO
+DEFAULT_RECIPE = ["import", "videos", "probe", "decontam", "split", "export"]
 
 
-class SplitConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _paper_models() -> dict[str, Any]:
+    from videokr.models.config import paper_models
 
-    ratio: tuple[int, int] = Field(default=PAPER_SPLIT_RATIO, description="SFT : RL, by examples (§3.5)")
-    seed: int = 0
-    stratify: bool = True
+    return paper_models()
+
+
+def _pool() -> Any:
+    from videokr.models.config import PoolConfig
+
+    return PoolConfig()
 
 
 class Config(BaseModel):
-    """What `videokr init` writes; sections of later modules are added as fields here."""
+    """What `videokr init` writes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     store: str = Field(default="videokr.sqlite", description="store file, relative to the workspace")
     video_root: str | None = Field(default=None, description="where relative video paths are resolved")
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    models: dict[str, ModelConfig] = Field(
-        default_factory=paper_models, description="model endpoints by name (see `videokr models`)"
-    )
-    pool: PoolConfig = Field(default_factory=PoolConfig)
+    recipe: list[str] = Field(default_factory=lambda: list(DEFAULT_RECIPE), description="the steps `videokr run` runs, in order")
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict, description="one section per step: its settings")
+    models: dict[str, Any] = Field(default_factory=_paper_models, description="model endpoints by name (see `videokr models`)")
+    pool: Any = Field(default_factory=_pool)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_split_section(cls, data: Any) -> Any:
+        """Workspaces made before recipes kept the split's settings at the top level."""
+        if isinstance(data, dict) and "split" in data:
+            data = dict(data)
+            split = data.pop("split") or {}
+            steps = dict(data.get("steps") or {})
+            steps["split"] = {**split, **(steps.get("split") or {})}
+            data["steps"] = steps
+        return data
+
+    @model_validator(mode="after")
+    def _model_sections(self) -> "Config":
+        from videokr.models.config import ModelConfig, PoolConfig
+
+        self.models = {name: ModelConfig.model_validate(m) if not isinstance(m, ModelConfig) else m
+                       for name, m in self.models.items()}
+        if not isinstance(self.pool, PoolConfig):
+            self.pool = PoolConfig.model_validate(self.pool or {})
+        return self
+
+    def step_section(self, name: str) -> dict[str, Any]:
+        return dict(self.steps.get(name) or {})
 
 
 class ConfigError(ValueError):
     pass
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
 
 
 def load_config(path: Path) -> Config:
@@ -47,17 +84,34 @@ def load_config(path: Path) -> Config:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
+    check_steps(config, path)
+    return config
+
+
+def check_steps(config: Config, path: Path | None = None) -> None:
+    """Validate the recipe and every step section with the steps' own types (names the key at fault)."""
+    from videokr.pipeline.recipe import RecipeError, step_config, step_type
+
+    where = f"{path}: " if path else ""
+    try:
+        for name in config.recipe:
+            step_config(name, step_type(name, config.steps.get(name)), config.steps.get(name))
+        for name, section in config.steps.items():
+            if name not in config.recipe:
+                step_config(name, step_type(name, section), section)
+    except RecipeError as exc:
+        raise ConfigError(f"{where}{exc}") from None
 
 
 def dump_config(config: Config) -> str:
     header = "# videokr workspace configuration; see `videokr --help`.\n"
-    return header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    data = config.model_dump(mode="json")
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 
 class Verdict(Exception):
-    """Raise from a step to reject the item; the message is the reason users read."""
+    """Raise from a step to reject the item; the message is the reason users read.
+
+    `code` groups rejections in `videokr status --funnel` (e.g. `unreadable`, `invalid_output`)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Transient(Exception):

@@ -104,11 +104,16 @@ _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 
 class Video(Record):
-    """A video file and where it came from; `id` is what the split groups by."""
+    """A video file and where it came from; `id` is what the split groups by.
+
+    A video's role (training, benchmark, or both) is not a field: it follows from which live
+    examples and benchmark items refer to it, so one role can never overwrite the other.
+    What a probe finds in the file is a `VideoProbe` of its own, made by the probe step."""
 
     kind: Literal["video"] = "video"
     id: str
     path: str = Field(description="as given by the source, relative to the video root when relative")
+    # 'benchmark' is read from stores written before roles came from lineage; nothing writes it now.
     source: Literal["youtube", "local", "url", "benchmark"] = "local"
     licence: str | None = None
     youtube_id: str | None = None
@@ -125,6 +130,42 @@ class Video(Record):
         if value is not None and not _YOUTUBE_ID.match(value):
             raise ValueError(f"YouTube ids are 11 characters of [A-Za-z0-9_-], got {value!r}")
         return value
+
+
+class VideoProbe(Record):
+    """What the probe step found in a video file (its own record: importing never erases it)."""
+
+    kind: Literal["video_probe"] = "video_probe"
+    id: str = Field(description="the video's id")
+    duration_s: float = Field(ge=0)
+    fps: float = Field(ge=0)
+    width: int
+    height: int
+    sha256: str
+    codec: str | None = None
+    rotation: int = 0
+    frames: int | None = None
+    size_bytes: int | None = None
+
+
+class DecontamCheck(Record):
+    """A training video that decontamination found clean (or an expert restored), against which benchmark set."""
+
+    kind: Literal["decontam_check"] = "decontam_check"
+    id: str = Field(description="the training video's id")
+    settings: str
+    benchmark_fingerprint: str
+    restored: bool = False
+    note: str | None = None
+
+
+class SplitAssignment(Record):
+    """The §3.5 set (SFT or RL) of one example: the split step's fact, kept apart from the example."""
+
+    kind: Literal["split_assignment"] = "split_assignment"
+    id: str = Field(description="the example's id")
+    set: Literal["sft", "rl"]
+    video_id: str
 
 
 class Verdict(BaseModel):
@@ -214,7 +255,9 @@ class Example(_QuestionFields):
     discipline: Discipline | None = None
     knowledge_point_id: str | None = None
     knowledge_point: str | None = None
-    split: Literal["sft", "rl"] | None = None
+    split: Literal["sft", "rl"] | None = Field(
+        default=None, description="the set the source file gave; the split step's SplitAssignment decides")
+    youtube_id: str | None = None
     provenance: Provenance = Field(default_factory=Provenance)
     extra: dict[str, Any] = Field(default_factory=dict, description="source fields videokr does not model")
 
@@ -233,7 +276,8 @@ class EvalItem(_QuestionFields):
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (KnowledgePoint, Scenario, SearchKeyword, Video, Example, EvalItem)
+    for cls in (KnowledgePoint, Scenario, SearchKeyword, Video, VideoProbe, Example, EvalItem, DecontamCheck,
+                SplitAssignment)
 }
 
 

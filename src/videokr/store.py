@@ -4,7 +4,9 @@ Why SQLite in WAL mode: readers never block the writer, a commit is atomic on di
 process killed at any instant leaves a file that opens and resumes — exactly what a
 pipeline that pays per model call needs. Records are kept as validated JSON keyed by
 (kind, id); the stage ledger keeps, per step and item, the outcome and the fingerprint of
-what produced it, so a rerun redoes only what changed.
+what produced it, so a rerun redoes only what changed; the lineage table says which item of
+which step produced which record, so "the live outputs of step N" is a query, reprocessing an
+item supersedes what it made before, and no step overwrites another step's facts.
 
 Other modules (the model-call cache, the hash cache) add tables of their own with
 `Store.ensure_schema`, inside the same file and the same transactions.
@@ -17,7 +19,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 
 from videokr.records import Outcome, Record, record_from_json, utcnow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _CORE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -47,12 +49,22 @@ CREATE TABLE IF NOT EXISTS ledger (
     fingerprint TEXT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'rejected', 'quarantined')),
     reason TEXT,
+    code TEXT,
     detail TEXT,
     attempts INTEGER NOT NULL DEFAULT 1,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (step, item_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ledger_by_outcome ON ledger (step, outcome);
+CREATE TABLE IF NOT EXISTS outputs (
+    step TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (step, item_id, kind, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outputs_by_record ON outputs (kind, record_id);
+CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs (step, kind, record_id);
 """
 
 
@@ -71,6 +83,20 @@ class LedgerEntry:
     detail: dict[str, Any] | None
     attempts: int
     updated_at: str
+    code: str | None = None
+
+
+@dataclass
+class ItemOutcome:
+    """What one step made of one item, as the store commits it (see `Store.commit_outcomes`)."""
+
+    item_id: str
+    fingerprint: str
+    outcome: Outcome
+    records: Sequence[Record] = ()
+    reason: str | None = None
+    code: str | None = None
+    detail: dict[str, Any] | None = None
 
 
 @dataclass
@@ -110,6 +136,8 @@ class Store:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) < SCHEMA_VERSION:
+                _migrate(conn, int(row[0]))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} was written by a newer videokr (schema {row[0]} > {SCHEMA_VERSION}); "
@@ -254,7 +282,7 @@ class Store:
 
     def ledger_get(self, step: str, item_id: str) -> LedgerEntry | None:
         row = self.execute(
-            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at "
+            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at, code "
             "FROM ledger WHERE step=? AND item_id=?",
             (step, item_id),
         ).fetchone()
@@ -262,7 +290,7 @@ class Store:
 
     def ledger_entries(self, step: str, outcome: Outcome | None = None) -> list[LedgerEntry]:
         sql = (
-            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at "
+            "SELECT step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at, code "
             "FROM ledger WHERE step=?"
         )
         params: tuple[Any, ...] = (step,)
@@ -291,23 +319,159 @@ class Store:
         rows: Iterable[tuple[str, str, Outcome, str | None, dict[str, Any] | None]],
     ) -> None:
         """Ledger rows (item_id, fingerprint, outcome, reason, detail) of one step, in one transaction."""
+        self._ledger_rows(step, version, ((i, f, o, r, None, d) for i, f, o, r, d in rows))
+
+    def _ledger_rows(
+        self,
+        step: str,
+        version: str,
+        rows: Iterable[tuple[str, str, Outcome, str | None, str | None, dict[str, Any] | None]],
+    ) -> None:
         now = utcnow()
         params = [
             (
-                step, item_id, version, fingerprint, Outcome(outcome).value, reason,
+                step, item_id, version, fingerprint, Outcome(outcome).value, reason, code,
                 None if detail is None else json.dumps(detail, ensure_ascii=False, sort_keys=True), now,
             )
-            for item_id, fingerprint, outcome, reason, detail in rows
+            for item_id, fingerprint, outcome, reason, code, detail in rows
         ]
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT INTO ledger (step, item_id, version, fingerprint, outcome, reason, detail, attempts, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,1,?) ON CONFLICT (step, item_id) DO UPDATE SET "
+                "INSERT INTO ledger (step, item_id, version, fingerprint, outcome, reason, code, detail, attempts, "
+                "updated_at) VALUES (?,?,?,?,?,?,?,?,1,?) ON CONFLICT (step, item_id) DO UPDATE SET "
                 "version=excluded.version, fingerprint=excluded.fingerprint, outcome=excluded.outcome, "
-                "reason=excluded.reason, detail=excluded.detail, attempts=ledger.attempts+1, "
-                "updated_at=excluded.updated_at",
+                "reason=excluded.reason, code=excluded.code, detail=excluded.detail, "
+                "attempts=ledger.attempts+1, updated_at=excluded.updated_at",
                 params,
             )
+
+    # -- lineage ----------------------------------------------------------------------
+
+    def commit_outcomes(self, step: str, version: str, results: Sequence[ItemOutcome]) -> list[ItemOutcome]:
+        """Commit items of one step with their records, in one transaction; returns them as committed.
+
+        For each item: the records it produced before are superseded (a record no other
+        item still produces is deleted); an accepted item's records are written and linked
+        to it; a rejected or quarantined item leaves no live outputs. A record that another
+        producer already holds with different content is not overwritten: the item is
+        rejected with code `conflict`, naming the holder — one step never overwrites another
+        step's facts, and one item never another's.
+        """
+        committed: list[ItemOutcome] = []
+        now = utcnow()
+        with self.transaction() as conn:
+            for res in results:
+                kept = self._supersede(conn, step, res.item_id, res.records if res.outcome is Outcome.ACCEPTED else ())
+                if res.outcome is Outcome.ACCEPTED:
+                    conflict = self._conflict(conn, step, res.item_id, res.records)
+                    if conflict is not None:
+                        for kind, rid in kept:
+                            self._drop_if_orphan(conn, kind, rid)
+                        res = ItemOutcome(res.item_id, res.fingerprint, Outcome.REJECTED, (), conflict, "conflict",
+                                          res.detail)
+                    else:
+                        self._write_outputs(conn, step, res.item_id, res.records, now)
+                committed.append(res)
+            self._ledger_rows(
+                step, version, ((r.item_id, r.fingerprint, r.outcome, r.reason, r.code, r.detail) for r in committed)
+            )
+        return committed
+
+    def retire(self, step: str, item_ids: Iterable[str]) -> int:
+        """Forget items a step no longer takes in (their input went away): ledger rows and live outputs."""
+        n = 0
+        with self.transaction() as conn:
+            for item_id in item_ids:
+                self._supersede(conn, step, item_id, ())
+                n += conn.execute("DELETE FROM ledger WHERE step=? AND item_id=?", (step, item_id)).rowcount
+        return n
+
+    def _supersede(
+        self, conn: sqlite3.Connection, step: str, item_id: str, keep: Sequence[Record]
+    ) -> list[tuple[str, str]]:
+        """Unlink an item's earlier outputs; delete records left with no producer (except those in `keep`)."""
+        old = conn.execute(
+            "SELECT kind, record_id FROM outputs WHERE step=? AND item_id=?", (step, item_id)
+        ).fetchall()
+        if not old:
+            return []
+        conn.execute("DELETE FROM outputs WHERE step=? AND item_id=?", (step, item_id))
+        keeping = {(r.kind, r.id) for r in keep}
+        for kind, rid in old:
+            if (kind, rid) not in keeping:
+                self._drop_if_orphan(conn, kind, rid)
+        return [(k, r) for k, r in old if (k, r) in keeping]
+
+    @staticmethod
+    def _drop_if_orphan(conn: sqlite3.Connection, kind: str, rid: str) -> None:
+        if conn.execute("SELECT 1 FROM outputs WHERE kind=? AND record_id=? LIMIT 1", (kind, rid)).fetchone() is None:
+            conn.execute("DELETE FROM items WHERE kind=? AND id=?", (kind, rid))
+
+    @staticmethod
+    def _conflict(conn: sqlite3.Connection, step: str, item_id: str, records: Sequence[Record]) -> str | None:
+        for record in records:
+            row = conn.execute("SELECT digest FROM items WHERE kind=? AND id=?", (record.kind, record.id)).fetchone()
+            if row is None or row[0] == digest_of(record.to_json()):
+                continue
+            holder = conn.execute(
+                "SELECT step, item_id FROM outputs WHERE kind=? AND record_id=? AND NOT (step=? AND item_id=?) "
+                "ORDER BY step, item_id LIMIT 1",
+                (record.kind, record.id, step, item_id),
+            ).fetchone()
+            if holder is not None:
+                return (
+                    f"{record.kind} {record.id!r} already exists with other content, made by step {holder[0]} "
+                    f"from item {holder[1]!r}; it is not overwritten"
+                )
+        return None
+
+    @staticmethod
+    def _write_outputs(
+        conn: sqlite3.Connection, step: str, item_id: str, records: Sequence[Record], now: str
+    ) -> None:
+        for record in records:
+            data = record.to_json()
+            conn.execute(
+                "INSERT INTO items (kind, id, data, digest, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, digest=excluded.digest, "
+                "updated_at=excluded.updated_at WHERE items.digest != excluded.digest",
+                (record.kind, record.id, data, digest_of(data), now),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO outputs (step, item_id, kind, record_id) VALUES (?,?,?,?)",
+                (step, item_id, record.kind, record.id),
+            )
+
+    def live_outputs(self, steps: str | Sequence[str], kind: str, *, where: str = "",
+                     params: Iterable[Any] = ()) -> Iterator[Record]:
+        """The records of `kind` that accepted items of `steps` produced and still hold, in id order.
+
+        This is what feeds the next step. `where` filters with SQL over json_extract(i.data, ...)."""
+        steps = [steps] if isinstance(steps, str) else list(steps)
+        marks = ",".join("?" * len(steps))
+        sql = (
+            f"SELECT i.data FROM items i WHERE i.kind=? AND EXISTS (SELECT 1 FROM outputs o WHERE o.kind=i.kind "
+            f"AND o.record_id=i.id AND o.step IN ({marks}))"
+        )
+        if where:
+            sql += f" AND ({where})"
+        sql += " ORDER BY i.id"
+        cursor = self._conn().execute(sql, (kind, *steps, *params))
+        while batch := cursor.fetchmany(1000):
+            for (data,) in batch:
+                yield record_from_json(kind, data)
+
+    def producers(self, kind: str, record_id: str) -> list[tuple[str, str]]:
+        """(step, item id) pairs that hold a record: its lineage."""
+        return [tuple(r) for r in self.execute(
+            "SELECT step, item_id FROM outputs WHERE kind=? AND record_id=? ORDER BY step, item_id", (kind, record_id)
+        )]
+
+    def outputs_of(self, step: str, item_id: str) -> list[tuple[str, str]]:
+        """(kind, record id) pairs an item of a step produced and still holds."""
+        return [tuple(r) for r in self.execute(
+            "SELECT kind, record_id FROM outputs WHERE step=? AND item_id=? ORDER BY kind, record_id", (step, item_id)
+        )]
 
     def ledger_summary(self) -> dict[str, dict[str, int]]:
         """Per step: accepted, rejected, quarantined, and their sum `in`."""
@@ -322,9 +486,18 @@ class Store:
         return summary
 
     def forget_step(self, step: str) -> int:
-        """Drop a step's ledger so that everything is redone on the next run."""
-        with self.transaction() as conn:
-            return conn.execute("DELETE FROM ledger WHERE step=?", (step,)).rowcount
+        """Drop a step's ledger and live outputs so that everything is redone on the next run."""
+        ids = [r[0] for r in self.execute("SELECT item_id FROM ledger WHERE step=?", (step,))]
+        return self.retire(step, ids)
+
+    def rejection_reasons(self, step: str) -> dict[str, int]:
+        """Rejected items of a step counted by reason code (the reason's text when no code was given)."""
+        rows = self.execute(
+            "SELECT coalesce(code, reason, '-'), count(*) FROM ledger WHERE step=? AND outcome='rejected' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1",
+            (step,),
+        )
+        return {code: n for code, n in rows}
 
     # -- metadata ---------------------------------------------------------------------
 
@@ -355,11 +528,20 @@ def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> None:
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at = row
+    step, item_id, version, fingerprint, outcome, reason, detail, attempts, updated_at, code = row
     return LedgerEntry(
         step, item_id, version, fingerprint, Outcome(outcome), reason,
-        None if detail is None else json.loads(detail), attempts, updated_at,
+        None if detail is None else json.loads(detail), attempts, updated_at, code,
     )
+
+
+def _migrate(conn: sqlite3.Connection, found: int) -> None:
+    """Bring a store written by an older videokr up to this schema, in the open's transaction."""
+    if found < 2:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
+        if "code" not in columns:
+            conn.execute("ALTER TABLE ledger ADD COLUMN code TEXT")
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _split_sql(ddl: str) -> list[str]:

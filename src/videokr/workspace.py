@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from videokr.config import Config, dump_config, load_config
 from videokr.store import Store
@@ -30,6 +31,25 @@ class Workspace:
             return None
         root = Path(self.config.video_root)
         return root if root.is_absolute() else self.root / root
+
+    def context(self) -> Any:
+        """What the workspace's steps may know: its folders, its recipe, its store (driver only)."""
+        from videokr.pipeline.step import StepContext
+
+        return StepContext(root=self.root, video_root=self.video_root(), recipe=tuple(self.config.recipe),
+                           store=self.store)
+
+    def recipe(self) -> Any:
+        """The workspace's recipe, each step built with its section of videokr.yaml."""
+        from videokr.pipeline.recipe import build_recipe
+
+        return build_recipe(self.config.recipe, self.config.steps, self.context())
+
+    def step(self, name: str, **overrides: Any) -> Any:
+        """One step with its section of videokr.yaml (plus overrides given on the command line)."""
+        from videokr.pipeline.recipe import build_step
+
+        return build_step(name, self.config.step_section(name), self.context(), overrides)
 
     @classmethod
     def init(cls, directory: Path, config: Config | None = None) -> "Workspace":

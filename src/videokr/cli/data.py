@@ -6,16 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.table import Table
 
 from videokr.cli.common import fail, require, workspace
 from videokr.progress import console, progress_bar
-from videokr.workspace import Workspace, WorkspaceError
+from videokr.workspace import Workspace, WorkspaceError  # noqa: F401
 
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
-    app.command("status")(status)
     app.command("import")(import_)
     app.command("split")(split)
     app.command("export")(export)
@@ -37,110 +35,113 @@ def init(
     console.print(f"workspace ready: {ws.root} (store {ws.store.path.name})")
 
 
-def status(ctx: typer.Context) -> None:
-    """Per step: in = accepted + rejected + quarantined; and the records held."""
-    ws = workspace(ctx)
-    summary = ws.store.ledger_summary()
-    table = Table(title=f"steps in {ws.root}")
-    for column in ("step", "in", "accepted", "rejected", "quarantined"):
-        table.add_column(column, justify="left" if column == "step" else "right")
-    for step, row in summary.items():
-        table.add_row(step, *(str(row[c]) for c in ("in", "accepted", "rejected", "quarantined")))
-    console.print(table)
-    records = Table(title="records")
-    records.add_column("kind")
-    records.add_column("count", justify="right")
-    for kind, n in ws.store.counts_by_kind().items():
-        records.add_row(kind, str(n))
-    console.print(records)
-
-
 def import_(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="official VideoKR JSONL or JSON-array files"),
-    kind: str = typer.Option(..., "--kind", help="sft | rl | eval"),
+    set_name: str = typer.Option(None, "--set", help="sft | rl | eval: which official file this is"),
+    kind: str = typer.Option(None, "--kind", hidden=True, help="old spelling of --set"),
     video_root: Path = typer.Option(None, help="resolve relative video paths here (default: the workspace's)"),
     require_video: bool = typer.Option(
-        False, "--require-video/--no-require-video", help="reject lines whose video file is missing"
+        None, "--require-video/--no-require-video", help="reject lines whose video file is missing"
     ),
+    id_prefix: str = typer.Option("", "--id-prefix", help="prepend to every id of these files (keeps clashing ids apart)"),
+    strict: bool = typer.Option(False, "--strict", help="exit 1 if any line was rejected"),
     show: int = typer.Option(20, help="how many rejected lines to print"),
 ) -> None:
-    """Import official VideoKR data; bad lines are reported by file and line, good ones kept."""
-    from videokr.formats.importer import import_file
+    """Import official VideoKR data (the `import` step); bad lines are reported by file and line, good ones kept.
 
-    if kind not in ("sft", "rl", "eval"):
-        fail(f"--kind must be sft, rl or eval, not {kind!r}")
+    Exits 1 when a file yields no example at all, when a line was quarantined, or (with --strict)
+    when any line was rejected."""
+    from videokr.cli.pipeline import run_one_step
+    from videokr.steps.importing import import_items
+
+    chosen = set_name or kind
+    if chosen not in ("sft", "rl", "eval"):
+        fail(f"--set must be sft, rl or eval, not {chosen!r}" if chosen else "give --set sft, rl or eval")
     ws = workspace(ctx)
-    root = video_root or ws.video_root()
-    if require_video and root is None:
+    overrides: dict = {}
+    if require_video is not None:
+        overrides["require_video"] = require_video
+    step = ws.step("import", **overrides)
+    if video_root is not None:
+        step.context.video_root = video_root
+    if step.config.require_video and step.context.video_root is None:
         fail("--require-video needs a video root: pass --video-root or set video_root in videokr.yaml")
+    failed = False
     for path in files:
         if not path.is_file():
             fail(f"{path}: no such file")
-        total = _count_lines(path)
-        with progress_bar(f"import {path.name}", total) as advance:
-            report = import_file(
-                ws.store, path, kind, video_root=root, require_video=require_video,  # type: ignore[arg-type]
-                on_progress=advance,
-            )
-        c = report.step.counts
+        try:
+            items = list(import_items(path, chosen, root=ws.root, id_prefix=id_prefix))  # type: ignore[arg-type]
+        except OSError as exc:
+            fail(f"{path}: cannot read: {exc}")
+        report = run_one_step(ws, step, items=items, label=f"import {path.name}")
+        c = report.counts
         console.print(
-            f"{path}: {report.step.seen} lines — {c['accepted']} accepted, {c['rejected']} rejected, "
-            f"{c['quarantined']} quarantined, {report.step.skipped} already imported"
+            f"{path}: {report.seen} lines — {c['accepted']} accepted, {c['rejected']} rejected, "
+            f"{c['quarantined']} quarantined, {report.skipped} already imported"
         )
-        for reason in report.rejected[:show]:
-            console.print(f"  [yellow]rejected[/] {reason}")
-        if len(report.rejected) > show:
-            console.print(f"  … and {len(report.rejected) - show} more (see `videokr status`)")
-
-
-def _count_lines(path: Path) -> int | None:
-    with path.open("rb") as handle:
-        head = handle.read(1)
-        if head == b"[":
-            return None
-        lines, last = 0, b"\n"
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-        return lines + (last != b"\n")
+        ids = {item.item_id for item in items}
+        rejected = [e for e in ws.store.ledger_entries(step.name) if e.item_id in ids and e.outcome.value == "rejected"]
+        for entry in rejected[:show]:
+            console.print(f"  [yellow]rejected[/] {entry.reason}")
+        if len(rejected) > show:
+            console.print(f"  … and {len(rejected) - show} more (see `videokr status --funnel`)")
+        if any(e.code == "conflict" for e in rejected):
+            console.print("  [yellow]hint[/] ids that another file already holds with other content are not "
+                          "overwritten; import this file with --id-prefix (e.g. --id-prefix rl-) to keep both")
+        live = sum(1 for e in ws.store.ledger_entries(step.name) if e.item_id in ids and e.outcome.value == "accepted")
+        if live == 0 and report.seen:
+            console.print(f"[bold red]error:[/] {path}: no line could be imported")
+            failed = True
+        if c["quarantined"] or (strict and rejected):
+            failed = True
+    if failed:
+        raise typer.Exit(1)
 
 
 def split(
     ctx: typer.Context,
-    seed: int = typer.Option(None, help="random seed (default: the workspace's split.seed)"),
-    ratio: str = typer.Option(None, help="SFT:RL by examples, e.g. 201:114 (default: the workspace's split.ratio)"),
+    seed: int = typer.Option(None, help="random seed (default: the workspace's steps.split.seed)"),
+    ratio: str = typer.Option(None, help="SFT:RL by examples, e.g. 201:114 (default: steps.split.ratio)"),
     stratify: bool = typer.Option(None, "--stratify/--no-stratify", help="stratify by discipline, subject, skill"),
 ) -> None:
-    """Partition examples into SFT and RL sets, grouped by video (no video in both)."""
-    from videokr.pipeline.split_step import apply_split
+    """Partition examples into SFT and RL sets, grouped by video (the `split` step; no video in both).
+
+    Only examples whose video decontamination cleared take part when `decontam` is in the recipe."""
+    from videokr.cli.pipeline import run_one_step
+    from videokr.sets import set_sizes
 
     ws = workspace(ctx)
-    settings = ws.config.split
-    chosen_ratio = settings.ratio
+    overrides: dict = {}
     if ratio is not None:
         try:
             a, b = (int(x) for x in ratio.split(":"))
         except ValueError:
             fail(f"--ratio must look like 201:114, not {ratio!r}")
-        chosen_ratio = (a, b)
-    result = apply_split(
-        ws.store,
-        ratio=chosen_ratio,
-        seed=settings.seed if seed is None else seed,
-        stratify=settings.stratify if stratify is None else stratify,
-    )
-    counts = result.counts()
-    total = sum(counts.values()) or 1
-    videos = {s: sum(1 for v in result.video_sets.values() if v == s) for s in ("sft", "rl")}
+        overrides["ratio"] = (a, b)
+    if seed is not None:
+        overrides["seed"] = seed
+    if stratify is not None:
+        overrides["stratify"] = stratify
+    try:
+        step = ws.step("split", **overrides)
+    except ValueError as exc:
+        fail(str(exc))
+    report = run_one_step(ws, step)
+    sizes = set_sizes(ws.store)
+    total = (sizes["sft"] + sizes["rl"]) or 1
+    videos = {s: len({e.video_id for e in ws.store.live_outputs("split", "split_assignment") if e.set == s})  # type: ignore[attr-defined]
+              for s in ("sft", "rl")}
+    r = step.config.ratio
     console.print(
-        f"split {total} examples of {len(result.video_sets)} videos: "
-        f"SFT {counts['sft']} ({counts['sft'] / total:.1%}, {videos['sft']} videos), "
-        f"RL {counts['rl']} ({counts['rl'] / total:.1%}, {videos['rl']} videos); "
-        f"target {chosen_ratio[0]}:{chosen_ratio[1]}, {len(result.strata)} strata"
+        f"split {sizes['sft'] + sizes['rl']} examples: SFT {sizes['sft']} ({sizes['sft'] / total:.1%}, "
+        f"{videos['sft']} videos), RL {sizes['rl']} ({sizes['rl'] / total:.1%}, {videos['rl']} videos); "
+        f"target {r[0]}:{r[1]} ({report.skipped} unchanged)"
     )
-    if result.rl_only_videos:
-        console.print(f"{result.rl_only_videos} videos went to RL only: some of their examples have no chain of thought")
+    if sizes["unassigned"]:
+        console.print(f"{sizes['unassigned']} examples are in no set: their video was removed by decontamination "
+                      "or has not been checked yet (`videokr run --until decontam`)")
 
 
 def export(
@@ -154,49 +155,39 @@ def export(
     val_size: int = typer.Option(500, help="verl: RL examples held out as test.parquet (as the official converter)"),
     val_seed: int = typer.Option(42, help="verl: seed of the held-out draw"),
 ) -> None:
-    """Write a set in a training tool's format."""
-    from videokr.formats.exporters import FORMATS, ExportOptions
-    from videokr.formats.exporters import export as run_export
+    """Write a live set in a training tool's format (the `export` step for one target).
+
+    Decontaminated videos' examples are in no set, so in no export."""
+    from videokr.formats.exporters import FORMATS, VIDEO_PRESETS
 
     if set_name not in ("sft", "rl", "eval"):
         fail(f"--set must be sft, rl or eval, not {set_name!r}")
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if video_preset not in VIDEO_PRESETS:
+        fail(f"--video-preset must be one of {', '.join(VIDEO_PRESETS)}, not {video_preset!r}")
     if fmt in ("verl", "hf"):
         require("pyarrow", "export")
     ws = workspace(ctx)
-    items = _select(ws, set_name)
-    if not items:
+    step = ws.step("export", out=str(out.resolve()), targets={set_name: [fmt]}, absolute_paths=absolute_paths,
+                   video_prefix=video_prefix, video_preset=video_preset, val_size=val_size, val_seed=val_seed,
+                   flat=True)
+    from videokr.pipeline.runner import run_step
+
+    target = next(iter(step.inputs(ws.store)))
+    if not target.items:
         fail(f"the {set_name} set is empty; import data (and run `videokr split`) first")
-    options = ExportOptions(
-        video_root=ws.video_root(), absolute_paths=absolute_paths, video_prefix=video_prefix,
-        video_preset=video_preset, val_size=val_size, val_seed=val_seed,
-    )
-    try:
-        report = run_export(items, set_name, fmt, out, options)  # type: ignore[arg-type]
-    except ValueError as exc:
-        fail(str(exc))
-    console.print(f"{fmt}: wrote {report.written} {set_name} items to " + ", ".join(str(f) for f in report.files))
-    for reason in report.skipped[:10]:
+    run_step(ws.store, step, items=[target])
+    entry = ws.store.ledger_get(step.name, target.id)
+    assert entry is not None
+    if entry.outcome.value != "accepted":
+        fail(entry.reason or "export failed")
+    detail = entry.detail or {}
+    console.print(f"{fmt}: wrote {detail.get('written', 0)} {set_name} items to {out}")
+    for reason in detail.get("skipped", [])[:10]:
         console.print(f"  [yellow]skipped[/] {reason}")
-    if len(report.skipped) > 10:
-        console.print(f"  … and {len(report.skipped) - 10} more skipped")
-
-
-def _select(ws: Workspace, set_name: str) -> list:
-    store = ws.store
-    if set_name == "eval":
-        kind, where, params = "eval_item", "", ()
-    else:
-        kind, where, params = "example", "json_extract(data, '$.split') = ?", (set_name,)
-    total = store.execute(f"SELECT count(*) FROM items WHERE kind=? {'AND ' + where if where else ''}",
-                          (kind, *params)).fetchone()[0]
-    items = []
-    with progress_bar(f"read {set_name} set", total) as advance:
-        for record in store.iter_records(kind, where=where, params=params):
-            items.append(record)
-            advance(1)
-    return items
+    if detail.get("skipped_count", 0) > 10:
+        console.print(f"  … and {detail['skipped_count'] - 10} more skipped")
 
 
 def stats(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data, evaluation, llm, video
+from videokr.cli import data, evaluation, llm, pipeline, video
 
 app = typer.Typer(
     name="videokr",
@@ -28,6 +28,7 @@ def root(
 
 
 data.register(app)
+pipeline.register(app)
 evaluation.register(app)
 llm.register(app)
 video.register(app)

@@ -1,4 +1,6 @@
-"""Video verbs: frames, probe, videos probe, decontam, decontam-restore."""
+"""Video verbs: `video frames|probe FILE` for one file; `probe` and `decontam` steps of the workspace.
+
+Old spellings stay as hidden aliases: `frames`, `probe FILE`, `videos probe`, `decontam-restore`."""
 
 from __future__ import annotations
 
@@ -12,15 +14,20 @@ from videokr.cli.common import fail, workspace
 from videokr.progress import console, progress_bar
 
 videos_app = typer.Typer(help="Work on the workspace's video records.", no_args_is_help=True)
+video_app = typer.Typer(help="Look into one video file: its frames with timestamps, what it holds.",
+                        no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("frames")(frames)
-    app.command("probe")(probe_cmd)
+    video_app.command("frames")(frames)
+    video_app.command("probe")(probe_cmd)
+    app.add_typer(video_app, name="video")
+    app.command("probe")(probe_step)
     app.command("decontam")(decontam)
-    app.command("decontam-restore")(decontam_restore)
+    app.command("frames", hidden=True)(frames)
+    app.command("decontam-restore", hidden=True)(decontam_restore)
     videos_app.command("probe")(videos_probe)
-    app.add_typer(videos_app, name="videos")
+    app.add_typer(videos_app, name="videos", hidden=True)
 
 
 def _print(obj: dict) -> None:
@@ -75,85 +82,155 @@ def probe_cmd(video: Path = typer.Argument(..., help="video file")) -> None:
         fail(str(exc))
 
 
+def probe_step(
+    ctx: typer.Context,
+    file: Path = typer.Argument(None, help="(old spelling of `video probe FILE`) one video file"),
+    retry_quarantined: bool = typer.Option(True, help="retry videos that failed before"),
+) -> None:
+    """Probe every video of the workspace (the `probe` step): duration, frame rate, size, sha256.
+
+    Unreadable or truncated files are rejected with the reason; a rerun skips what is done.
+    Exits 1 when a video was rejected or quarantined."""
+    if file is not None:
+        probe_cmd(file)
+        return
+    videos_probe(ctx, retry_quarantined)
+
+
 def videos_probe(
     ctx: typer.Context,
     retry_quarantined: bool = typer.Option(True, help="retry videos that failed before"),
 ) -> None:
-    """Probe every video record: fill duration_s, fps, width, height, sha256; unreadable files
-    are quarantined with their error (resumable; a rerun skips what is done)."""
-    from videokr.video.probe_step import ProbeVideos
+    """Probe every video record (hidden alias of `videokr probe`)."""
+    from videokr.cli.pipeline import run_one_step
 
     ws = workspace(ctx)
-    step = ProbeVideos(ws.video_root())
-    from videokr.pipeline.step import run_step
-
-    records = list(ws.store.iter_records("video"))
-    with progress_bar("probe videos", len(records)) as advance:
-        report = run_step(ws.store, step, records, batch_size=50, retry_quarantined=retry_quarantined, on_progress=advance)
+    step = ws.step("probe")
+    report = run_one_step(ws, step, label="probe videos", retry_quarantined=retry_quarantined)
     c = report.counts
     console.print(
-        f"{report.seen} videos — {c['accepted']} probed, {c['quarantined']} quarantined, "
+        f"{report.seen} videos — {c['accepted']} probed, {c['rejected']} rejected, {c['quarantined']} quarantined, "
         f"{report.skipped} already done"
     )
-    for entry in ws.store.ledger_entries(step.name):
-        if entry.outcome.value == "quarantined":
-            console.print(f"  [yellow]quarantined[/] {entry.item_id}: {entry.reason}")
+    bad = [e for e in ws.store.ledger_entries(step.name) if e.outcome.value != "accepted"]
+    for entry in bad:
+        console.print(f"  [yellow]{entry.outcome.value}[/] {entry.item_id}: {entry.reason}")
+    if bad:
+        raise typer.Exit(1)
 
 
-def _refs(spec: Path, side: str, ws_root_hint: Path | None):
-    """DIR of videos | a manifest JSONL | a workspace (directory with videokr.yaml)."""
-    from videokr.decontam.run import refs_from_store, videos_in_dir, videos_in_manifest
-    from videokr.workspace import CONFIG_NAME, Workspace
+def _refs(spec: Path):  # noqa: ANN202
+    """A directory of videos or a JSONL manifest."""
+    from videokr.decontam.run import videos_in_dir, videos_in_manifest
 
-    if spec.is_dir() and (spec / CONFIG_NAME).is_file():
-        ws = Workspace.open(spec)
-        return refs_from_store(ws.store, ws.video_root(), side=side), ws
     if spec.is_dir():
-        return videos_in_dir(spec), None
+        return videos_in_dir(spec)
     if spec.is_file() and spec.suffix in (".jsonl", ".json"):
-        return videos_in_manifest(spec), None
+        return videos_in_manifest(spec)
     raise ValueError(f"{spec}: expected a directory of videos, a workspace or a JSONL manifest")
 
 
 def decontam(
-    train: Path = typer.Option(..., "--train", help="training videos: a DIR, a workspace, or a JSONL manifest"),
-    bench: Path = typer.Option(..., "--bench", help="benchmark videos: a DIR or a JSONL manifest (path, id, youtube_id)"),
-    out: Path = typer.Option(..., "--out", help="report, one JSON line per flagged training video"),
-    settings_name: str = typer.Option("paper", "--settings", help="paper (default) | calibrated"),
-    cache: Path = typer.Option(None, "--cache", help="hash cache store (default: the training workspace's store)"),
+    ctx: typer.Context,
+    train: Path = typer.Option(None, "--train", help="training videos: a DIR, a JSONL manifest, or a workspace (default: this workspace)"),
+    bench: list[Path] = typer.Option(None, "--bench", help="benchmark videos: a DIR or a JSONL manifest (path, id, youtube_id); repeat for several"),
+    out: Path = typer.Option(None, "--out", help="report, one JSON line per flagged training video"),
+    settings_name: str = typer.Option(None, "--settings", help="paper (default) | calibrated"),
+    cache: Path = typer.Option(None, "--cache", help="hash cache store for DIR/manifest runs"),
     workers: int = typer.Option(2, "--workers", help="decoding processes"),
+    restore: list[str] = typer.Option(None, "--restore", help="overrule the flag on this training video (repeat)"),
+    note: str = typer.Option("restored by user", "--note", help="why, kept with the restore"),
 ) -> None:
-    """Appendix A.5: YouTube-ID filter, then near-duplicate windows by 1 fps pHash; flagged
-    training videos leave a workspace's training side (see `decontam-restore`)."""
-    from videokr.decontam.cache import HashCache
-    from videokr.decontam.run import decontaminate, record_in_store, write_report
-    from videokr.decontam.settings import SETTINGS
-    from videokr.store import Store
+    """Appendix A.5: YouTube-ID filter, then near-duplicate windows by 1 fps pHash.
 
-    if settings_name not in SETTINGS:
+    In a workspace this is the `decontam` step: the benchmark side is every video of the
+    imported benchmark items plus --bench; flagged training videos leave the split and every
+    export. Exits 1 when the check is incomplete (a video could not be read)."""
+    from videokr.decontam.settings import SETTINGS
+    from videokr.workspace import CONFIG_NAME, Workspace
+
+    if settings_name is not None and settings_name not in SETTINGS:
         fail(f"--settings must be one of {', '.join(SETTINGS)}, not {settings_name!r}")
-    settings = SETTINGS[settings_name]
+    if train is not None and not (train.is_dir() and (train / CONFIG_NAME).is_file()):
+        if not bench:
+            fail("--bench is needed when --train is a directory or manifest")
+        if out is None:
+            fail("--out is needed when --train is a directory or manifest")
+        _decontam_files(train, bench, out, SETTINGS[settings_name or "paper"], cache, workers)
+        return
+    if train is not None:
+        ctx.find_root().obj = {**(ctx.find_root().obj or {}), "workspace": train}
+    ws = workspace(ctx)
+    if restore:
+        _restore(ws, restore, note)
+    overrides: dict = {"workers": workers}
+    if bench:
+        overrides["bench"] = [*ws.config.step_section("decontam").get("bench", []), *(str(b.resolve()) for b in bench)]
+    if settings_name:
+        overrides["settings"] = settings_name
     try:
-        train_refs, train_ws = _refs(train, "train", None)
-        bench_refs, _ = _refs(bench, "bench", None)
+        step = ws.step("decontam", **overrides)
     except ValueError as exc:
         fail(str(exc))
-    store = Store(cache) if cache else (train_ws.store if train_ws else None)
+    from videokr.pipeline.runner import run_step
+
+    with progress_bar("decontaminate", None):
+        report = run_step(ws.store, step)
+    c = report.counts
+    entries = ws.store.ledger_entries(step.name)
+    flagged = [e for e in entries if e.outcome.value == "rejected"]
+    console.print(f"{report.seen} training videos — {len(flagged)} flagged, "
+                  f"{sum(e.outcome.value == 'accepted' for e in entries)} cleared, "
+                  f"{sum(e.outcome.value == 'quarantined' for e in entries)} not checked "
+                  f"({report.skipped} unchanged since the last check)")
+    for entry in flagged[:20]:
+        console.print(f"  [yellow]flagged[/] {entry.item_id}: {entry.reason}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as handle:
+            for entry in flagged:
+                handle.write(json.dumps({"train_video": entry.item_id, "code": entry.code, "reason": entry.reason,
+                                         **(entry.detail or {})}, ensure_ascii=False, sort_keys=True) + "\n")
+        console.print(f"report: {out}")
+    quarantined = [e for e in entries if e.outcome.value == "quarantined"]
+    if quarantined:
+        fail(f"the check is incomplete: {quarantined[0].reason}")
+
+
+
+def _decontam_files(train: Path, bench: list[Path], out: Path, settings, cache: Path | None, workers: int) -> None:  # noqa: ANN001
+    """Directories or manifests on both sides, no workspace: report only."""
+    from videokr.decontam.cache import HashCache
+    from videokr.decontam.run import decontaminate, write_report
+    from videokr.store import Store
+
+    try:
+        train_refs = _refs(train)
+        bench_refs = [ref for spec in bench for ref in _refs(spec)]
+    except ValueError as exc:
+        fail(str(exc))
     total = len(train_refs) + len(bench_refs)
     with progress_bar("hash videos", total) as advance:
-        result = decontaminate(
-            train_refs, bench_refs, settings=settings, cache=HashCache(store), workers=workers, on_progress=advance
-        )
+        result = decontaminate(train_refs, bench_refs, settings=settings, cache=HashCache(Store(cache) if cache else None),
+                               workers=workers, on_progress=advance)
     write_report(result, out)
-    console.print(
-        f"{len(result.flagged)} of {len(train_refs)} training videos flagged against {len(bench_refs)} benchmark "
-        f"videos ({result.cached} hashed before); report: {out}"
-    )
+    console.print(f"{len(result.flagged)} of {len(train_refs)} training videos flagged against {len(bench_refs)} "
+                  f"benchmark videos ({result.cached} hashed before); report: {out}")
     for side, key, error in result.errors:
         console.print(f"  [yellow]unreadable {side} video[/] {key}: {error}")
-    if train_ws is not None:
-        counts = record_in_store(train_ws.store, result, train_refs, bench_refs, settings)
-        console.print(f"ledger step decontam: {counts}")
+    if result.errors:
+        fail(f"the check is incomplete: {len(result.errors)} video(s) could not be read")
+
+
+def _restore(ws, video_ids: list[str], note: str) -> None:  # noqa: ANN001
+    from videokr.steps.decontam import restore
+
+    for vid in video_ids:
+        try:
+            restore(ws.store, vid, note)
+        except KeyError as exc:
+            fail(str(exc.args[0]))
+        console.print(f"restored {vid} (it is cleared from the next decontam run on)")
 
 
 def decontam_restore(
@@ -161,13 +238,6 @@ def decontam_restore(
     video_ids: list[str] = typer.Argument(..., help="training video ids to put back"),
     note: str = typer.Option("restored by user", "--note"),
 ) -> None:
-    """Undo a decontamination flag; the old verdict is kept in the ledger detail."""
-    from videokr.decontam.run import restore
-
-    ws = workspace(ctx)
-    for vid in video_ids:
-        try:
-            restore(ws.store, vid, note)
-        except KeyError as exc:
-            fail(str(exc.args[0]))
-        console.print(f"restored {vid}")
+    """Undo a decontamination flag (hidden alias of `decontam --restore ID`); reruns the check."""
+    decontam(ctx, train=None, bench=None, out=None, settings_name=None, cache=None, workers=2, restore=video_ids,
+             note=note)

@@ -1,14 +1,12 @@
-"""Decontamination end to end: YouTube-ID filter, hashing (cached), search, report, ledger.
+"""Decontamination of one set of videos against another: YouTube-ID filter, hashing (cached), search, report.
 
-A flagged training video leaves the training side as a `decontam` ledger entry with
-outcome `rejected`, the reason and the match as detail; nothing is deleted, and
-`restore` puts a video back (keeping the old verdict in the detail), so a wrong flag
-costs nothing to undo.
+Pure of the store's outcomes: the `decontam` step (videokr.steps.decontam) runs this in a
+workspace and turns flags into rejections; `videokr decontam --train DIR --bench DIR` runs it
+on folders and writes the report only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +18,7 @@ import numpy as np
 from videokr.decontam.cache import HashCache, hash_videos
 from videokr.decontam.search import FrameIndex
 from videokr.decontam.settings import PAPER, DecontamSettings
-from videokr.records import Outcome
-from videokr.store import Store
 
-STEP = "decontam"
-STEP_VERSION = "1"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".flv", ".ts", ".mpg", ".mpeg")
 
 
@@ -154,78 +148,6 @@ def write_report(result: DecontamResult, out: str | Path) -> Path:
         for line in result.flagged:
             handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
     return out
-
-
-# -- the store's training side -------------------------------------------------------------
-
-
-def _fingerprint(settings: DecontamSettings, bench: Sequence[VideoRef]) -> str:
-    text = settings.search_fingerprint() + "\x1f" + "\x1f".join(sorted(f"{b.id}={b.path}" for b in bench))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def record_in_store(
-    store: Store, result: DecontamResult, train: Sequence[VideoRef], bench: Sequence[VideoRef], settings: DecontamSettings
-) -> dict[str, int]:
-    """Ledger every training video: rejected with the match when flagged, accepted otherwise,
-    quarantined when it could not be hashed. A video restored by hand stays restored for
-    the same benchmark set and settings."""
-    fp = _fingerprint(settings, bench)
-    flagged = {line["train_video"]: line for line in result.flagged}
-    failed = {key: error for side, key, error in result.errors if side == "train"}
-    counts = {o.value: 0 for o in Outcome}
-    with store.transaction():
-        for t in train:
-            previous = store.ledger_get(STEP, t.id)
-            if previous is not None and previous.fingerprint == fp and (previous.detail or {}).get("restored"):
-                counts[previous.outcome.value] += 1
-                continue
-            if t.id in flagged:
-                line = flagged[t.id]
-                reason = (
-                    f"YouTube id {line.get('youtube_id')} is benchmark video {line['bench_video']}"
-                    if line["reason"] == "youtube_id"
-                    else f"near-duplicate of benchmark video {line['bench_video']} "
-                    f"({line['matched_fraction']:.0%} of aligned frames within {settings.max_distance} bits)"
-                )
-                outcome, detail = Outcome.REJECTED, line
-            elif t.id in failed:
-                outcome, reason, detail = Outcome.QUARANTINED, failed[t.id], None
-            else:
-                outcome, reason, detail = Outcome.ACCEPTED, None, None
-            store.record_outcome(STEP, t.id, version=STEP_VERSION, fingerprint=fp, outcome=outcome, reason=reason, detail=detail)
-            counts[outcome.value] += 1
-    return counts
-
-
-def removed_videos(store: Store) -> set[str]:
-    """Training video ids decontamination took out (what the split and exports must skip)."""
-    return {e.item_id for e in store.ledger_entries(STEP, Outcome.REJECTED)}
-
-
-def restore(store: Store, video_id: str, note: str = "restored by user") -> None:
-    """Put a flagged video back on the training side; its old verdict stays in the detail."""
-    entry = store.ledger_get(STEP, video_id)
-    if entry is None or entry.outcome is not Outcome.REJECTED:
-        raise KeyError(f"video {video_id!r} was not removed by decontamination")
-    store.record_outcome(
-        STEP, video_id, version=entry.version, fingerprint=entry.fingerprint, outcome=Outcome.ACCEPTED,
-        reason=note, detail={"restored": True, "was": {"reason": entry.reason, "detail": entry.detail}},
-    )
-
-
-def refs_from_store(store: Store, video_root: Path | None, *, side: str = "train") -> list[VideoRef]:
-    """Video records of the store: the training side is every source but 'benchmark'."""
-    from videokr.formats.official import resolve_video
-    from videokr.records import Video
-
-    refs = []
-    for record in store.iter_records("video"):
-        assert isinstance(record, Video)
-        if (record.source == "benchmark") != (side == "bench"):
-            continue
-        refs.append(VideoRef(record.id, str(resolve_video(record.path, video_root)), record.youtube_id))
-    return refs
 
 
 def flags(result: DecontamResult) -> Iterable[tuple[str, str]]:

@@ -156,6 +156,12 @@ def release_val_indices(n: int, val_size: int, seed: int) -> set[int]:
 
 def _write_verl(items: Sequence[Item], set_name: SetName, out: Path, options: ExportOptions) -> ExportReport:
     report = ExportReport("verl")
+    if set_name != "eval" and 0 < len(items) <= options.val_size:
+        raise ValueError(
+            f"the {set_name} set has {len(items)} examples, not more than the {options.val_size} held out as "
+            f"verl's test set, so no training row would be left; pass a smaller --val-size (val_size), "
+            f"e.g. {max(1, len(items) // 10)}"
+        )
     rows = [verl_row(item, options) for item in items]
     held_out = set(range(len(rows))) if set_name == "eval" else release_val_indices(
         len(rows), options.val_size, options.val_seed
@@ -243,7 +249,7 @@ def jsonl_row(item: Item) -> dict[str, Any]:
             row["think"] = item.cot
         row.update(video_path=item.video_path, subject=item.subject,
                    skill=item.skill.value if item.skill else None, knowledge_point=item.knowledge_point,
-                   knowledge_point_id=item.knowledge_point_id, split=item.split)
+                   knowledge_point_id=item.knowledge_point_id, split=item.split, youtube_id=item.youtube_id)
     row["discipline"] = item.discipline.value if item.discipline else None
     if item.video_id != item.video_path:
         row["video_id"] = item.video_id

@@ -1,0 +1,132 @@
+"""Pipeline verbs: `videokr run` (the recipe) and `videokr status` (the funnel).
+
+Every step verb (`import`, `probe`, `decontam`, `split`, `export`) runs one step of the same
+recipe through the same runner; `run` runs the recipe in order.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from videokr.cli.common import fail, workspace
+from videokr.progress import console, progress_bar
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("status")(status)
+
+
+def run(
+    ctx: typer.Context,
+    only: list[str] = typer.Option(None, "--only", help="run just this step (repeat for several)"),
+    until: str = typer.Option(None, "--until", help="run the recipe up to and including this step"),
+    limit: int = typer.Option(None, "--limit", min=1, help="process at most N pending items per step"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what each step would do; change nothing"),
+) -> None:
+    """Run the workspace's recipe (videokr.yaml `recipe:`); each step takes the live outputs of the ones before.
+
+    Exits 1 when an item was quarantined (a transient failure: run again to retry it)."""
+    from videokr.pipeline.recipe import RecipeError, run_recipe
+
+    ws = workspace(ctx)
+    try:
+        recipe = ws.recipe()
+        recipe.select(only, until)
+    except (RecipeError, ValueError) as exc:
+        fail(str(exc))
+    reports = []
+    try:
+        for step in recipe.select(only, until):
+            if dry_run:
+                console.print(f"[dim]{step.describe()}[/]")
+            reports += run_recipe(ws.store, recipe, only=[step.name], limit=limit, dry_run=dry_run,
+                                  on_report=lambda r: console.print(_report_line(r)))
+    except (FileNotFoundError, ValueError, RecipeError) as exc:
+        fail(str(exc))
+    quarantined = sum(r.counts["quarantined"] for r in reports)
+    if quarantined:
+        fail(f"{quarantined} item(s) quarantined; `videokr status --funnel` lists them — run again to retry")
+
+
+def _report_line(report: Any) -> str:
+    if report.dry_run:
+        return (f"[bold]{report.step}[/]: {report.seen} in, {report.skipped} done, {report.left} would be processed"
+                + (f", {report.retired} would be retired" if report.retired else ""))
+    return f"[bold]{report.step}[/] " + report.line().split(": ", 1)[1]
+
+
+def status(
+    ctx: typer.Context,
+    show_funnel: bool = typer.Option(False, "--funnel", help="per step of the recipe: in, accepted, rejected by reason, quarantined, pending"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    show: int = typer.Option(5, "--show", help="quarantined items listed per step"),
+) -> None:
+    """Per step: in = accepted + rejected + quarantined; with --funnel, what each step still has pending."""
+    ws = workspace(ctx)
+    if show_funnel:
+        from videokr.pipeline.recipe import RecipeError, funnel
+
+        try:
+            rows = funnel(ws.store, ws.recipe())
+        except RecipeError as exc:
+            fail(str(exc))
+        for row in rows:
+            row["quarantined_items"] = [
+                {"item": e.item_id, "error": e.reason}
+                for e in ws.store.ledger_entries(row["step"]) if e.outcome.value == "quarantined"
+            ][:show]
+        if as_json:
+            sys.stdout.write(json.dumps({"workspace": str(ws.root), "steps": rows}, indent=2) + "\n")
+            return
+        _print_funnel(rows)
+        return
+    summary = ws.store.ledger_summary()
+    if as_json:
+        sys.stdout.write(json.dumps({"steps": summary, "records": ws.store.counts_by_kind()}, indent=2) + "\n")
+        return
+    table = Table(title=f"steps in {ws.root}")
+    for column in ("step", "in", "accepted", "rejected", "quarantined"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for step, row in summary.items():
+        table.add_row(step, *(str(row[c]) for c in ("in", "accepted", "rejected", "quarantined")))
+    console.print(table)
+    records = Table(title="records")
+    records.add_column("kind")
+    records.add_column("count", justify="right")
+    for kind, n in ws.store.counts_by_kind().items():
+        records.add_row(kind, str(n))
+    console.print(records)
+
+
+def _print_funnel(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="funnel (recipe order)")
+    for column in ("step", "in", "accepted", "rejected", "quarantined", "pending", "rejected by reason"):
+        table.add_column(column, justify="left" if column in ("step", "rejected by reason") else "right")
+    for row in rows:
+        reasons = ", ".join(f"{code} {n}" for code, n in row["rejected_by_reason"].items())
+        pending = "?" if row["pending"] is None else str(row["pending"])
+        table.add_row(row["step"], str(row["in"]), str(row["accepted"]), str(row["rejected"]),
+                      str(row["quarantined"]), pending, reasons)
+    console.print(table)
+    for row in rows:
+        if row.get("error"):
+            console.print(f"[yellow]{row['step']}[/]: cannot list its inputs: {row['error']}")
+        for q in row["quarantined_items"]:
+            console.print(f"[yellow]{row['step']}[/] quarantined {q['item']}: {q['error']}")
+
+
+def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = None, **kwargs: Any) -> Any:
+    """Run one step of the workspace with a progress bar; the step verbs share this."""
+    from videokr.pipeline.runner import run_step
+
+    explicit = items is not None
+    materialised = list(step.inputs(ws.store) if items is None else items)
+    kwargs.setdefault("retire", not explicit and not step.source and kwargs.get("limit") is None)
+    with progress_bar(label or step.name, len(materialised)) as advance:
+        return run_step(ws.store, step, items=materialised, on_progress=advance, **kwargs)

@@ -1,0 +1,7 @@
+"""The paper's steps, one module each; importing this package registers them with the recipe.
+
+import → videos → probe → decontam → split → export is the main job on official files; the
+corpus steps of §3.1–§3.3 and the benchmark steps of §4 join the same registry.
+"""
+
+from videokr.steps import decontam, export, importing, probe, split, videos  # noqa: F401
