@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from videokr.formats.importer import import_file
+from videokr.steps.importing import import_file
 from videokr.store import Store
 
 

@@ -53,7 +53,7 @@ def test_workspace_found_upward_and_by_option(tmp_path, sample):
     result = invoke("import", sample / "videokr-eval-sample.jsonl", "--kind", "eval", cwd=deep)
     assert result.exit_code == 0 and "12 accepted" in result.text
     result = invoke("-w", tmp_path / "ws", "status")
-    assert "import.eval" in result.text
+    assert "import" in result.text and "12" in result.text
     result = invoke("status", cwd=tmp_path)
     assert result.exit_code == 1 and "no videokr workspace" in result.text
     assert "already exists" in invoke("init", tmp_path / "ws").text
@@ -72,13 +72,18 @@ def test_import_split_export_stats(tmp_path, sample):
     result = invoke("-w", ws, "import", sample / "videokr-sft-sample.jsonl", "--kind", "sft", "--require-video")
     assert "48 accepted, 3 rejected" in result.text
     assert "videokr-sft-sample.jsonl:21: not valid JSON" in result.text
-    invoke("-w", ws, "import", sample / "videokr-rl-sample.json", "--kind", "rl")
+    invoke("-w", ws, "import", sample / "videokr-rl-sample.json", "--set", "rl")
     result = invoke("-w", ws, "split", "--ratio", "201:114", "--seed", "1")
-    assert result.exit_code == 0 and "split 72 examples of 12 videos" in result.text
+    # the split brings the steps before it up to date first (videos, probe, decontamination)
+    assert result.exit_code == 0 and "split 72 examples" in result.text and "decontam: 12 in" in result.text
     assert "--ratio must look like" in invoke("-w", ws, "split", "--ratio", "2-1").text
     for fmt in ("llamafactory", "verl", "hf", "jsonl"):
-        result = invoke("-w", ws, "export", "--set", "sft", "--format", fmt, "--out", tmp_path / fmt)
+        result = invoke("-w", ws, "export", "--set", "sft", "--format", fmt, "--out", tmp_path / fmt, "--val-size", 3)
         assert result.exit_code == 0, result.output
+    # a verl export that would hold out every row says so and writes nothing
+    result = invoke("-w", ws, "export", "--set", "sft", "--format", "verl", "--out", tmp_path / "v500")
+    assert result.exit_code == 1 and "not more than the 500 held out" in result.text
+    assert not (tmp_path / "v500" / "train.parquet").exists()
     assert "--format must be one of" in invoke("-w", ws, "export", "--set", "sft", "--format", "x",
                                                "--out", tmp_path).text
     assert "the eval set is empty" in invoke("-w", ws, "export", "--set", "eval", "--format", "jsonl",
@@ -104,4 +109,4 @@ def test_demo_end_to_end(tmp_path):
     again = subprocess.run([sys.executable, "-m", "videokr.cli.main", "demo", "--out", str(tmp_path / "d")],
                            capture_output=True, text=True, timeout=300)
     text = " ".join(again.stderr.split())
-    assert "reused" in text and "0 accepted, 0 rejected, 51 already imported" in text
+    assert "reused" in text and "0 accepted, 0 rejected, 0 quarantined, 87 already done" in text

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from videokr.formats.importer import import_file
+from videokr.steps.importing import import_file
 from videokr.formats.official import LineError, normalize_options, normalize_problem_type, parse_line
 from videokr.records import ProblemType
 
@@ -122,7 +122,7 @@ def test_bad_lines_named_good_lines_kept(store, tmp_path):
     again = import_file(store, path, "rl")
     assert again.step.skipped == 6 and again.step.processed == 0
     assert store.count("example") == 2
-    assert store.ledger_summary()["import.rl"]["in"] == 6
+    assert store.ledger_summary()["import"]["in"] == 6
 
 
 def test_json_array_files_and_require_video(store, tmp_path, sample):

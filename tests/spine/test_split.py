@@ -3,8 +3,11 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from videokr.config import SplitConfig
-from videokr.pipeline.split_step import apply_split
+from videokr.steps.split import SplitConfig
+from videokr.records import Outcome
+from videokr.sets import live_examples
+from videokr.steps.split import apply_split
+from videokr.store import ItemOutcome
 from videokr.records import Example
 from videokr.split import PAPER_SPLIT_RATIO, SplitItem, split_by_video
 
@@ -80,13 +83,15 @@ def test_bad_ratio():
         split_by_video([], ratio=(0, 0))
 
 
-def test_apply_split_writes_store_and_ledger(store):
-    for item in corpus(40):
-        store.put(Example(id=item.example_id, problem_type="open-ended", question="q", answer="a",
-                          video_id=item.video_id, video_path=item.video_id + ".mp4", subject=item.subject,
-                          discipline=item.discipline, skill=item.skill, cot="c"))
-    result = apply_split(store, seed=1)
-    stored = {e.id: e.split for e in store.iter_records("example")}
-    assert stored == result.assignment
-    assert store.ledger_summary()["split"]["accepted"] == len(stored)
-    assert apply_split(store, seed=1).assignment == result.assignment
+def test_apply_split_writes_assignments_not_examples(store):
+    examples = [Example(id=item.example_id, problem_type="open-ended", question="q", answer="a",
+                        video_id=item.video_id, video_path=item.video_id + ".mp4", subject=item.subject,
+                        discipline=item.discipline, skill=item.skill, cot="c", split="sft") for item in corpus(40)]
+    store.commit_outcomes("import", "1", [ItemOutcome(e.id, "f", Outcome.ACCEPTED, (e,)) for e in examples])
+    assignment = apply_split(store, seed=1)
+    assert set(assignment) == {e.id for e in examples} and set(assignment.values()) == {"sft", "rl"}
+    # the split's fact is its own record: the imported examples are untouched
+    assert [e.split for e in store.iter_records("example")] == ["sft"] * len(examples)
+    assert {e.id: e.split for e in live_examples(store)} == assignment
+    assert store.ledger_summary()["split"]["accepted"] == len(examples)
+    assert apply_split(store, seed=1) == assignment

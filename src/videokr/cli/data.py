@@ -109,7 +109,7 @@ def split(
     """Partition examples into SFT and RL sets, grouped by video (the `split` step; no video in both).
 
     Only examples whose video decontamination cleared take part when `decontam` is in the recipe."""
-    from videokr.cli.pipeline import run_one_step
+    from videokr.cli.pipeline import bring_up_to_date, run_one_step
     from videokr.sets import set_sizes
 
     ws = workspace(ctx)
@@ -128,6 +128,7 @@ def split(
         step = ws.step("split", **overrides)
     except ValueError as exc:
         fail(str(exc))
+    bring_up_to_date(ws, "split")
     report = run_one_step(ws, step)
     sizes = set_sizes(ws.store)
     total = (sizes["sft"] + sizes["rl"]) or 1

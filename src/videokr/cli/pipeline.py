@@ -121,6 +121,22 @@ def _print_funnel(rows: list[dict[str, Any]]) -> None:
             console.print(f"[yellow]{row['step']}[/] quarantined {q['item']}: {q['error']}")
 
 
+def bring_up_to_date(ws: Any, name: str) -> None:
+    """Run the recipe's steps before `name` (each skips what is done), so a step verb sees current inputs."""
+    from videokr.pipeline.recipe import RecipeError
+    from videokr.pipeline.runner import run_step
+
+    try:
+        recipe = ws.recipe()
+        before = recipe.select(until=name)[:-1]
+    except (RecipeError, ValueError) as exc:
+        fail(str(exc))
+    for step in before:
+        report = run_step(ws.store, step)
+        if report.processed or report.retired:
+            console.print(_report_line(report))
+
+
 def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = None, **kwargs: Any) -> Any:
     """Run one step of the workspace with a progress bar; the step verbs share this."""
     from videokr.pipeline.runner import run_step

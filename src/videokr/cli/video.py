@@ -102,9 +102,10 @@ def videos_probe(
     retry_quarantined: bool = typer.Option(True, help="retry videos that failed before"),
 ) -> None:
     """Probe every video record (hidden alias of `videokr probe`)."""
-    from videokr.cli.pipeline import run_one_step
+    from videokr.cli.pipeline import bring_up_to_date, run_one_step
 
     ws = workspace(ctx)
+    bring_up_to_date(ws, "probe")
     step = ws.step("probe")
     report = run_one_step(ws, step, label="probe videos", retry_quarantined=retry_quarantined)
     c = report.counts
@@ -172,8 +173,10 @@ def decontam(
         step = ws.step("decontam", **overrides)
     except ValueError as exc:
         fail(str(exc))
+    from videokr.cli.pipeline import bring_up_to_date
     from videokr.pipeline.runner import run_step
 
+    bring_up_to_date(ws, "decontam")
     with progress_bar("decontaminate", None):
         report = run_step(ws.store, step)
     c = report.counts

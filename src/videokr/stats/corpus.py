@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from videokr.sets import live_examples
 from videokr.store import Store
 
 DURATION_BINS_S = (0, 30, 60, 120, 180, 300, 600, 900, 1200, 1800)  # §3.2 drops videos over 30 min
@@ -58,7 +59,7 @@ def corpus_stats(store: Store) -> dict[str, Any]:
     a_len: list[float] = []
     cot_len: list[float] = []
     video_ids: set[str] = set()
-    for e in store.iter_json("example"):
+    for e in (x.model_dump(mode="json") for x in live_examples(store)):
         discipline = e.get("discipline") or "unknown"
         subject = e.get("subject") or "unknown"
         examples_per_set[e.get("split") or "unassigned"] += 1
@@ -79,7 +80,7 @@ def corpus_stats(store: Store) -> dict[str, Any]:
             cot_len.append(_words(e["cot"]))
 
     durations = [
-        v["duration_s"] for v in store.iter_json("video") if v.get("duration_s") is not None and v["id"] in video_ids
+        v["duration_s"] for v in store.iter_json("video_probe") if v["id"] in video_ids
     ]
     return {
         "examples": sum(per_type.values()),
@@ -103,5 +104,5 @@ def corpus_stats(store: Store) -> dict[str, Any]:
             name: {"summary": _summary(values), "histogram": histogram(values, LENGTH_BINS_WORDS)}
             for name, values in (("question", q_len), ("answer", a_len), ("cot", cot_len))
         },
-        "eval_items": store.count("eval_item"),
+        "eval_items": sum(1 for _ in store.live_outputs("import", "eval_item")),
     }
