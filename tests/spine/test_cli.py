@@ -75,7 +75,7 @@ def test_import_split_export_stats(tmp_path, sample):
     invoke("-w", ws, "import", sample / "videokr-rl-sample.json", "--set", "rl")
     result = invoke("-w", ws, "split", "--ratio", "201:114", "--seed", "1")
     # the split brings the steps before it up to date first (videos, probe, decontamination)
-    assert result.exit_code == 0 and "split 72 examples" in result.text and "decontam: 12 in" in result.text
+    assert result.exit_code == 0 and "split 72 examples" in result.text and "decontam 12 in" in result.text
     assert "--ratio must look like" in invoke("-w", ws, "split", "--ratio", "2-1").text
     for fmt in ("llamafactory", "verl", "hf", "jsonl"):
         result = invoke("-w", ws, "export", "--set", "sft", "--format", fmt, "--out", tmp_path / fmt, "--val-size", 3)
