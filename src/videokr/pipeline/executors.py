@@ -49,12 +49,16 @@ async def arun_one(step: Step[Any], item: Any) -> Result:
 
 
 def failure_result(exc: BaseException) -> Result:
+    """Verdict → rejected, anything else → quarantined; an exception's `detail` dict is kept in the ledger."""
+    detail = getattr(exc, "detail", None)
+    detail = dict(detail) if isinstance(detail, dict) else None
     if isinstance(exc, Verdict):
-        return Result.reject(str(exc), code=getattr(exc, "code", None) or "verdict")
+        return Result.reject(str(exc), code=getattr(exc, "code", None) or "verdict", detail=detail)
     if isinstance(exc, Transient):
-        return Result.quarantine(str(exc), code="transient")
+        return Result.quarantine(str(exc), code="transient", detail=detail)
     return Result.quarantine(
-        f"{type(exc).__name__}: {exc}", code="error", detail={"traceback": traceback.format_exc(limit=6)}
+        f"{type(exc).__name__}: {exc}", code="error",
+        detail={**(detail or {}), "traceback": traceback.format_exc(limit=6)},
     )
 
 
