@@ -164,6 +164,7 @@ def decontam(
     ws = workspace(ctx)
     if restore:
         _restore(ws, restore, note)
+        return
     overrides: dict = {"workers": workers}
     if bench:
         overrides["bench"] = [*ws.config.step_section("decontam").get("bench", []), *(str(b.resolve()) for b in bench)]
@@ -233,7 +234,7 @@ def _restore(ws, video_ids: list[str], note: str) -> None:  # noqa: ANN001
             restore(ws.store, vid, note)
         except KeyError as exc:
             fail(str(exc.args[0]))
-        console.print(f"restored {vid} (it is cleared from the next decontam run on)")
+        console.print(f"restored {vid}: the next decontam run against the same benchmark videos clears it")
 
 
 def decontam_restore(
@@ -241,6 +242,6 @@ def decontam_restore(
     video_ids: list[str] = typer.Argument(..., help="training video ids to put back"),
     note: str = typer.Option("restored by user", "--note"),
 ) -> None:
-    """Undo a decontamination flag (hidden alias of `decontam --restore ID`); reruns the check."""
+    """Undo a decontamination flag (hidden alias of `decontam --restore ID`)."""
     decontam(ctx, train=None, bench=None, out=None, settings_name=None, cache=None, workers=2, restore=video_ids,
              note=note)
