@@ -107,7 +107,7 @@ def run_baseline(model: Any, config: Any, batch: int, new_tokens: int, device: s
 
 def time_prefill(model: Any, config: Any, device: str, label: str, count: int = 4) -> dict[str, Any]:
     """Seconds per request for the whole prefill and for the vision tower alone."""
-    from videokr.evaluate import engine
+    from videokr.inference import engine
 
     prompts = [video_prompt(config, 100 + i, device=device) for i in range(count + 1)]
     timings = {}
@@ -124,7 +124,7 @@ def profile_prefill(model: Any, config: Any, device: str) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from videokr.evaluate import engine
+    from videokr.inference import engine
 
     prompt = video_prompt(config, 999, device=device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
@@ -141,7 +141,7 @@ def run_engine(model: Any, config: Any, rows: int, requests: int, new_tokens: in
                cuda_graph: bool | None, attention: str = "sdpa", runs: int = 1, share: bool = True) -> dict[str, Any]:
     import torch
 
-    from videokr.evaluate import engine
+    from videokr.inference import engine
 
     distinct = [video_prompt(config, 1 + i, device=device) for i in range(requests)]
     # runs > 1: each prompt asked `runs` times, as `eval run --runs` does; shared = the same input object
@@ -195,7 +195,7 @@ def main() -> None:
     if not args.no_baseline:
         base = run_baseline(model, config, args.baseline_batch, args.new_tokens, device)
         print(json.dumps(base), flush=True)
-    from videokr.evaluate.vision_attention import batch_vision_attention
+    from videokr.inference.vision_attention import batch_vision_attention
 
     print(json.dumps(time_prefill(model, config, device, "per group (transformers)")), flush=True)
     batch_vision_attention(model)
@@ -219,7 +219,7 @@ def main() -> None:
 
 
 def compile_and_time(model: Any, config: Any, device: str) -> None:
-    from videokr.evaluate.engine import compile_layers, prefill
+    from videokr.inference.engine import compile_layers, prefill
 
     compile_layers(model)
     prompt = video_prompt(config, 500, device=device)

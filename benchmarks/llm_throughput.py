@@ -90,7 +90,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 64
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "videokr.models.testserver", "--port", str(port), "--no-events"],
+    server = subprocess.Popen([sys.executable, "-m", "videokr.testing.openai_server", "--port", str(port), "--no-events"],
                               stdout=subprocess.PIPE, text=True)
     server.stdout.readline()
     base_url = f"http://127.0.0.1:{port}/v1"

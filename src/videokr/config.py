@@ -61,10 +61,18 @@ class Config(BaseModel):
     def _model_sections(self) -> "Config":
         from videokr.models.config import ModelConfig, PoolConfig
 
-        self.models = {name: ModelConfig.model_validate(m) if not isinstance(m, ModelConfig) else m
-                       for name, m in self.models.items()}
+        models = {}
+        for name, section in self.models.items():
+            try:
+                models[name] = section if isinstance(section, ModelConfig) else ModelConfig.model_validate(section)
+            except ValidationError as exc:
+                raise ValueError(_problems(exc, f"models.{name}.")) from None
+        self.models = models
         if not isinstance(self.pool, PoolConfig):
-            self.pool = PoolConfig.model_validate(self.pool or {})
+            try:
+                self.pool = PoolConfig.model_validate(self.pool or {})
+            except ValidationError as exc:
+                raise ValueError(_problems(exc, "pool.")) from None
         return self
 
     def step_section(self, name: str) -> dict[str, Any]:
@@ -75,8 +83,11 @@ class ConfigError(ValueError):
     pass
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )
 
 
 def load_config(path: Path) -> Config:

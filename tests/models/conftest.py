@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from videokr.models.config import Limits, ModelConfig
-from videokr.models.testserver import TestServer
+from videokr.testing import TestServer
 from videokr.store import Store
 
 

@@ -9,7 +9,7 @@ from tests.models.test_runner import read_out, write_requests
 from videokr.models.batch import BatchRunner
 from videokr.models.gateway import Gateway
 from videokr.models.runner import read_requests, run_batch_lines
-from videokr.models.testserver import TestServer
+from videokr.testing import TestServer
 from videokr.store import Store
 
 

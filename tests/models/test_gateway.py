@@ -13,7 +13,7 @@ import pytest
 from tests.models.conftest import fast_model, user
 from videokr.models.cache import CallCache
 from videokr.models.gateway import Gateway
-from videokr.models.testserver import TestServer
+from videokr.testing import TestServer
 from videokr.store import Store
 
 
@@ -88,14 +88,99 @@ def test_breaker_pauses_a_failing_model_instead_of_spending_every_retry(server: 
     assert server.stats.total_received < 100
 
 
-def test_changing_the_step_version_re_asks_that_step_only(server: TestServer, store: Store) -> None:
+def test_the_same_request_under_two_step_versions_is_sent_once(server: TestServer, store: Store) -> None:
     models = {"m": fast_model(server)}
-    run(ask(models, store, ["a", "b"], step="one", version="1"))
-    run(ask(models, store, ["a", "b"], step="two", version="1"))
-    assert server.stats.total_received == 4
-    run(ask(models, store, ["a", "b"], step="one", version="2"))
-    run(ask(models, store, ["a", "b"], step="two", version="1"))
-    assert server.stats.total_received == 6
+    first = run(ask(models, store, ["a", "b"], step="one", version="1"))
+    assert server.stats.total_received == 2
+    bumped = run(ask(models, store, ["a", "b"], step="one", version="2"))  # a parsing fix, say
+    other = run(ask(models, store, ["a", "b"], step="two", version="1"))
+    assert server.stats.total_received == 2
+    assert all(r.cached for r in bumped + other) and [r.body for r in bumped] == [r.body for r in first]
+    # the step that first asked is kept for accounting
+    assert CallCache(store).totals(by=("step",)) == [
+        {"step": "one", "calls": 2, "done": 2, "failed": 0, "tokens_in": first[0].tokens_in * 2,
+         "tokens_out": first[0].tokens_out + first[1].tokens_out, "cost_usd": 0.0, "sends": 2, "invalid": 0}]
+    changed = run(ask(models, store, ["a", "c"], step="one", version="2"))  # a changed request is asked
+    assert server.stats.total_received == 3 and changed[0].cached and not changed[1].cached
+
+
+def test_replies_stored_under_the_older_key_are_found_not_bought_again(server: TestServer, store: Store) -> None:
+    from videokr.models.fingerprint import legacy_request_fingerprint
+
+    body = {"model": "test-model", "messages": user("old"), **fast_model(server).params}
+    legacy = legacy_request_fingerprint(model="test-model", body=body, step="s", step_version="1")
+    CallCache(store).insert_done(legacy, model="m", step="s", step_version="1", body=body,
+                                 response_text='{"choices":[{"message":{"content":"stored long ago"}}]}',
+                                 tokens_in=3, tokens_out=4, cost_usd=0.5, via="direct")
+    (reply,) = run(ask({"m": fast_model(server)}, store, ["old"], step="s", version="1"))
+    assert reply.cached and reply.content == "stored long ago" and server.stats.total_received == 0
+    rows = store.execute("SELECT fingerprint, cost_usd FROM model_calls").fetchall()
+    assert rows == [(reply.fingerprint, 0.5)]  # re-keyed, not copied: the cost is counted once
+    (again,) = run(ask({"m": fast_model(server)}, store, ["old"], step="s", version="2"))
+    assert again.cached and server.stats.total_received == 0
+
+
+def test_an_older_cache_table_gains_the_invalid_column(tmp_path: Path) -> None:
+    from videokr.models.cache import SCHEMA_DDL
+
+    path = tmp_path / "old.sqlite"
+    old = Store(path)
+    with old.transaction() as conn:
+        for statement in SCHEMA_DDL.replace("    invalid INTEGER NOT NULL DEFAULT 0,\n", "").split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    assert "invalid" not in {row[1] for row in old.execute("PRAGMA table_info(model_calls)")}
+    cache = CallCache(Store(path))
+    assert "invalid" in {row[1] for row in cache.store.execute("PRAGMA table_info(model_calls)")}
+    assert cache.totals() == []
+
+
+def test_an_unusable_reply_is_kept_for_audit_and_asked_again(server: TestServer, store: Store) -> None:
+    async def go() -> tuple:
+        async with Gateway({"m": fast_model(server)}, store) as gateway:
+            first = await gateway.chat("m", user("x"), step="s", step_version="1")
+            count = gateway.mark_invalid(first, "not what the schema wants")
+            again = await gateway.chat("m", user("x"), step="s", step_version="1")
+            return first, count, again, gateway.meter
+
+    first, count, again, meter = run(go())
+    assert count == 1 and meter.invalid == 1
+    assert not again.cached and server.stats.total_received == 2
+    row = store.execute("SELECT state, invalid, sends FROM model_calls").fetchone()
+    assert row == ("done", 1, 2)
+    # marking the same stored reply twice counts it once; a new reply counts again
+    cache = CallCache(store)
+    assert cache.mark_invalid(first.fingerprint, "bad") == 2
+    assert cache.mark_invalid(first.fingerprint, "bad") == 2
+    stored = cache.get(first.fingerprint)
+    assert stored.state == "failed" and stored.error == "bad" and stored.response == again.body
+
+
+@pytest.mark.parametrize("fault,status,kind", [("400", 400, "Verdict"), ("500", 500, "Transient"),
+                                               ("429", 429, "Transient")])
+def test_a_failed_reply_says_whether_it_is_a_verdict(server: TestServer, store: Store, fault: str, status: int,
+                                                     kind: str) -> None:
+    from videokr.errors import Transient, Verdict
+
+    server.queue_faults([fault] * 2)
+    (reply,) = run(ask({"m": fast_model(server, max_attempts=2)}, store, ["x"]))
+    failure = reply.failure()
+    assert reply.status_code == status and type(failure).__name__ == kind
+    assert isinstance(failure, Verdict if kind == "Verdict" else Transient) and str(failure).startswith("m")
+    with pytest.raises(type(failure)):
+        reply.raise_for_failure()
+
+
+def test_a_wrong_key_is_not_a_verdict_on_the_item(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from videokr.errors import Transient
+
+    monkeypatch.setenv("VIDEOKR_TEST_KEY", "wrong-key")
+    with TestServer(api_key="right-key") as keyed:
+        model = fast_model(keyed)
+        model.api_key_env = "VIDEOKR_TEST_KEY"
+        (reply,) = run(ask({"m": model}, store, ["x"]))
+    assert reply.status_code == 401 and isinstance(reply.failure(), Transient)
+    assert "wrong-key" not in str(reply.failure())
 
 
 def test_the_same_request_twice_at_once_is_sent_once(server: TestServer, store: Store) -> None:

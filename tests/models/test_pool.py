@@ -14,7 +14,7 @@ from videokr.cli.main import app
 from videokr.config import Config, dump_config
 from videokr.models.config import Limits, ModelConfig, PoolConfig, paper_models
 from videokr.models.pool import PAPER_TABLE8, POOL_STEPS, AuditSummary, ModelPool, NoEligibleModelError
-from videokr.models.testserver import TestServer
+from videokr.testing import TestServer
 
 
 def test_table8_as_published() -> None:

@@ -8,9 +8,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from videokr.models.fingerprint import request_fingerprint
-from videokr.models.frames import format_timestamp, frame_parts, thin_uniformly, user_message_with_frames
+from videokr.models.fingerprint import legacy_request_fingerprint, request_fingerprint
+from videokr.models.frames import frame_parts, thin_uniformly, user_message_with_frames
 from videokr.models.tokens import DEFAULT_OUTPUT_TOKENS, estimate_request_tokens
+from videokr.timestamps import format_timestamp
 
 BODY = {"model": "a", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.1}
 
@@ -21,13 +22,26 @@ def test_fingerprint_changes_with_what_changes_the_reply() -> None:
                                        step_version="1")
     assert base != request_fingerprint(model="m2", body=BODY, step="s", step_version="1")
     assert base != request_fingerprint(model="m", body={**BODY, "temperature": 0.2}, step="s", step_version="1")
-    assert base != request_fingerprint(model="m", body=BODY, step="s", step_version="2")
-    assert base != request_fingerprint(model="m", body=BODY, step="t", step_version="1")
     assert base != request_fingerprint(model="m", body=BODY, step="s", step_version="1", salt="trial-2")
+    # the key is the request: which step asks, and its version, are not part of it
+    assert base == request_fingerprint(model="m", body=BODY, step="s", step_version="2")
+    assert base == request_fingerprint(model="m", body=BODY, step="t", step_version="1")
+    assert base == request_fingerprint(model="m", body=BODY)
     schema = {**BODY, "response_format": {"type": "json_schema", "json_schema": {"name": "X", "schema": {}}}}
     assert base != request_fingerprint(model="m", body=schema, step="s", step_version="1")
     # the body's own 'model' field is replaced by the endpoint's model name
     assert base == request_fingerprint(model="m", body={**BODY, "model": "other"}, step="s", step_version="1")
+
+
+def test_the_legacy_key_is_the_one_older_stores_were_written_with() -> None:
+    import hashlib
+    import json
+
+    old_text = json.dumps({"model": "m", "body": {k: v for k, v in BODY.items() if k != "model"}, "step": "s",
+                           "version": "1", "salt": ""}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    old = hashlib.sha256(old_text.encode("utf-8")).hexdigest()[:32]
+    assert legacy_request_fingerprint(model="m", body=BODY, step="s", step_version="1") == old
+    assert legacy_request_fingerprint(model="m", body=BODY, step="s", step_version="2") != old
 
 
 def test_timestamps() -> None:

@@ -19,7 +19,7 @@ from tests.models.conftest import fast_model
 from videokr.cli.main import app
 from videokr.models.gateway import Gateway
 from videokr.models.runner import RequestFileError, read_requests, run_batch_lines
-from videokr.models.testserver import FaultRates, TestServer, body_fingerprint
+from videokr.testing import FaultRates, TestServer, body_fingerprint
 from videokr.store import Store
 
 
@@ -60,7 +60,8 @@ def test_every_custom_id_gets_one_line_errors_included(server: TestServer, tmp_p
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(app, ["llm", "run", str(requests), "--model", "m", "--out", str(out),
                                       "--base-url", server.base_url, "--store", str(tmp_path / "c.sqlite")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # two requests failed: the output is written, the exit says so
+    assert "2 of 22 requests failed" in " ".join(result.output.split())
     rows = read_out(out)
     assert [r["custom_id"] for r in rows] == [f"req-{i}" for i in range(20)] + ["wrong-url", "refused"]
     assert all(r["response"]["status_code"] == 200 and r["error"] is None for r in rows[:20])
@@ -141,7 +142,8 @@ def test_kill_9_at_random_points_then_rerun_gives_the_uninterrupted_output(tmp_p
     allowed = set().union(*in_flight_sets)
     repeats = server.stats.repeats_after_answer
     assert set(repeats) <= allowed
-    assert len(repeats) <= concurrency * kills
+    # each request in flight at a kill may be sent again (more than once if that resend meets a fault)
+    assert len(set(repeats)) <= concurrency * kills
     assert len(server.stats.answered) == n
 
 
@@ -167,7 +169,7 @@ def test_api_key_never_reaches_store_output_or_messages(tmp_path: Path, monkeypa
         bad = runner.invoke(app, ["llm", "run", str(requests), "--model", "m2", "--out", str(tmp_path / "b.jsonl"),
                                   "--base-url", server.base_url, "--api-key-env", "VIDEOKR_WRONG_KEY",
                                   "--store", str(store)])
-    assert ok.exit_code == 0 and bad.exit_code == 0
+    assert ok.exit_code == 1 and bad.exit_code == 1  # 'q 3' was refused; every request of `bad` failed
     assert server.stats.auth_failures == 30
     b_rows = read_out(tmp_path / "b.jsonl")
     assert all(r["error"]["code"] == "http_401" for r in b_rows)

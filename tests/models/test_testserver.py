@@ -9,7 +9,7 @@ import httpx2
 import openai
 import pytest
 
-from videokr.models.testserver import FaultRates, TestServer, body_fingerprint
+from videokr.testing import FaultRates, TestServer, body_fingerprint
 
 
 def _client(server: TestServer, timeout: float = 0.5) -> openai.AsyncOpenAI:

@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from videokr.models.testserver import TestServer
+from videokr.testing import TestServer
 
 Reply = Callable[[dict[str, Any]], "str | tuple[int, str]"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from videokr.evaluate import engine
+from videokr.inference import engine
 from videokr.evaluate.backends import GenerationRequest, TransformersBackend
 from videokr.evaluate.frames import EvalFrame
 
@@ -166,8 +166,8 @@ def test_step_logits_equal_a_full_forward_pass(make, attention: str) -> None:  #
 
 @MODELS
 def test_batched_vision_attention_equals_the_models_own(make, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from videokr.evaluate import vision_attention
-    from videokr.evaluate.vision_attention import batch_vision_attention
+    from videokr.inference import vision_attention
+    from videokr.inference.vision_attention import batch_vision_attention
 
     lengths: list[int | None] = []
     equal_length = vision_attention._equal_length
@@ -244,9 +244,33 @@ def test_backend_builds_one_input_per_prompt_and_frames() -> None:
 
 
 def test_frame_rates_of_one_frame_are_never_zero() -> None:
-    from videokr.evaluate.backends import frame_rates
+    from videokr.inference.qwen_video import frame_rates
 
     image = np.zeros((4, 4, 3), np.uint8)
     assert frame_rates([EvalFrame(0, 0.04, image)]) == (1.0, 1.0)  # index 0 at a non-zero start time
     assert frame_rates([EvalFrame(50, 2.0, image)]) == (25.0, 25.0)
     assert frame_rates([EvalFrame(0, 0.0, image), EvalFrame(50, 2.0, image), EvalFrame(100, 4.0, image)]) == (25.0, 0.5)
+
+
+def test_output_settings_follow_what_changes_the_outputs() -> None:
+    from videokr.evaluate.runner import EvalSettings, output_settings, settings_fingerprint
+
+    tok = tiny_tokenizer()
+    model = tiny_qwen3vl(tok).float()
+    fast = TransformersBackend(model, tok, batch_size=2).output_settings()
+    assert fast["decoding"] == "engine" and "batch_size" not in fast  # the engine's outputs are batch-independent
+    assert fast["dtype"] == "torch.float32" and fast["inputs"]["path"] == "numpy"
+    assert fast == TransformersBackend(model, tok, batch_size=8).output_settings()
+    plain = TransformersBackend(model, tok, decoding="generate", batch_size=2).output_settings()
+    assert plain["decoding"] == "generate" and plain["batch_size"] == 2  # one sampling stream per batch
+    eval_settings = EvalSettings("tiny", "other", [4], 1)
+    fingerprints = {settings_fingerprint(output_settings(eval_settings, b)) for b in (
+        TransformersBackend(model, tok), TransformersBackend(model, tok, decoding="generate"),
+        TransformersBackend(model, tok, vision=engine_vision(model, max_pixels=64 * 28 * 28)))}
+    assert len(fingerprints) == 3
+
+
+def engine_vision(model, **overrides):  # type: ignore[no-untyped-def]
+    from videokr.inference.qwen_video import QwenVision
+
+    return QwenVision.from_config(model.config, **overrides)

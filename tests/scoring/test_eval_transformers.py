@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from videokr.cli.main import app
 from videokr.evaluate.frames import EvalFrame, load_frames
-from videokr.evaluate.qwen_video import QwenVision, expand_video_tokens, smart_size, video_patches
+from videokr.inference.qwen_video import QwenVision, expand_video_tokens, smart_size, video_patches
 
 from .bench_fixtures import make_benchmarks
 from .tiny_qwen import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer

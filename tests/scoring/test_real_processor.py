@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from videokr.evaluate.backends import GenerationRequest, TransformersBackend, _torchvision_available
+from videokr.evaluate.backends import GenerationRequest, TransformersBackend
+from videokr.inference.qwen_video import torchvision_available
 from videokr.evaluate.frames import EvalFrame
 
 from .tiny_qwen import CHAT_TEMPLATE, tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
 
-pytestmark = pytest.mark.skipif(not _torchvision_available(), reason="torchvision does not import here")
+pytestmark = pytest.mark.skipif(not torchvision_available(), reason="torchvision does not import here")
 
 
 def _processor(family: str, tok):  # type: ignore[no-untyped-def]
@@ -50,7 +51,7 @@ def _resized(frames: list[EvalFrame], height: int, width: int) -> list[EvalFrame
 @pytest.mark.parametrize("family,make", [("qwen2.5-vl", tiny_qwen25vl), ("qwen3-vl", tiny_qwen3vl)])
 @pytest.mark.parametrize("count", [4, 5])
 def test_numpy_builder_matches_the_processor(family: str, make, count: int) -> None:  # type: ignore[no-untyped-def]
-    from videokr.evaluate.qwen_video import QwenVision
+    from videokr.inference.qwen_video import QwenVision
 
     tok = tiny_tokenizer()
     model = make(tok)
@@ -88,3 +89,20 @@ def test_backend_generates_through_the_real_processor(family: str, make) -> None
     fast = backend.generate(requests)
     plain = [TransformersBackend(model, _processor(family, tok), decoding="generate").generate([r])[0] for r in requests]
     assert fast == plain and len(fast) == 3
+
+
+@pytest.mark.parametrize("family,make", [("qwen2.5-vl", tiny_qwen25vl), ("qwen3-vl", tiny_qwen3vl)])
+def test_output_settings_name_the_processor_path_as_plain_json(family: str, make) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from videokr.hashing import canonical_json
+
+    tok = tiny_tokenizer()
+    model = make(tok)
+    settings = TransformersBackend(model, _processor(family, tok)).output_settings()
+    again = TransformersBackend(model, _processor(family, tok)).output_settings()
+    assert settings["inputs"]["path"] == "processor" and settings["decoding"] == "engine"
+    assert canonical_json(settings) == canonical_json(again)  # no object reprs: the same in every process
+    assert " at 0x" not in json.dumps(settings)
+    numpy_path = TransformersBackend(model, tok).output_settings()
+    assert numpy_path["inputs"]["path"] == "numpy" and numpy_path != settings

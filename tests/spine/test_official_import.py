@@ -143,3 +143,72 @@ def test_changed_line_is_reimported(store, tmp_path):
     report = import_file(store, path, "rl")
     assert report.step.counts["accepted"] == 1
     assert store.get("example", "p").answer == "y"
+
+
+# -- bytes that are not UTF-8 text ---------------------------------------------------------
+
+ROW = {"problem_id": "e1", "problem_type": "open-ended", "question": "Which force?", "solution": "gravity",
+       "path": "a.mp4"}
+
+
+def _rows(*ids):
+    return [json.dumps({**ROW, "problem_id": i}, ensure_ascii=False) for i in ids]
+
+
+def test_a_utf8_bom_keeps_line_one(store, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(_rows("b1", "b2")).encode() + b"\n")
+    report = import_file(store, path, "rl")
+    assert report.step.counts == {"accepted": 2, "rejected": 0, "quarantined": 0}
+    assert store.get("example", "b1").answer == "gravity"
+    array = tmp_path / "bom.json"
+    array.write_bytes(b"\xef\xbb\xbf[" + ",".join(_rows("b3")).encode() + b"]")
+    assert import_file(store, array, "rl").step.counts["accepted"] == 1
+
+
+def test_utf16_with_a_bom_is_read(store, tmp_path):
+    path = tmp_path / "utf16.jsonl"
+    rows = [json.dumps({**ROW, "problem_id": "u1", "question": "Quelle force ? café 中"}, ensure_ascii=False),
+            *_rows("u2")]
+    path.write_bytes(b"\xff\xfe" + "\r\n".join(rows).encode("utf-16-le") + "\r\n".encode("utf-16-le"))
+    report = import_file(store, path, "rl")
+    assert report.step.counts == {"accepted": 2, "rejected": 0, "quarantined": 0}
+    assert store.get("example", "u1").question == "Quelle force ? café 中"
+
+
+def test_garbage_bytes_reject_their_line_only(store, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    good = [row.encode() for row in _rows("g1", "g2", "g3")]
+    path.write_bytes(good[0] + b"\n" + good[1] + b"\n\x89PNG\r\x1a\n\x00\x00\xff\xd8\xff\xe0junk\n" + good[2] + b"\n")
+    report = import_file(store, path, "rl")
+    assert report.step.counts["accepted"] == 3
+    assert {store.get("example", i).id for i in ("g1", "g2", "g3")} == {"g1", "g2", "g3"}
+    # the PNG signature's \r ends a line as text mode would: lines 3, 4 and 5 are the garbage
+    assert sorted(report.rejected) == [
+        "mixed.jsonl:3: not UTF-8 text (byte 1 is 0x89: invalid start byte)",
+        "mixed.jsonl:4: not valid JSON: Expecting value (column 1)",
+        "mixed.jsonl:5: not UTF-8 text (NUL byte at byte 1; UTF-16 without a byte-order mark?)",
+    ]
+    latin1 = tmp_path / "latin1.jsonl"
+    others = [row.encode() for row in _rows("l0", "l2")]
+    latin1.write_bytes(others[0] + b"\n" + json.dumps({**ROW, "problem_id": "l1", "question": "caf\u00e9"},
+                                                     ensure_ascii=False).encode("latin-1") + b"\n" + others[1] + b"\n")
+    report = import_file(store, latin1, "rl")
+    assert report.rejected == ["latin1.jsonl:2: not UTF-8 text (byte 68 is 0xe9: invalid continuation byte)"]
+
+
+def test_the_import_command_reports_bad_bytes_and_carries_on(tmp_path):
+    from typer.testing import CliRunner
+
+    from videokr.cli.main import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    path = tmp_path / "mixed.jsonl"
+    rows = [row.encode() for row in _rows("c1", "c2")]
+    path.write_bytes(rows[0] + b"\n\xff\xfe\x00garbage\xc3\n" + rows[1] + b"\n")
+    result = runner.invoke(app, ["-w", str(tmp_path / "ws"), "import", str(path), "--set", "rl"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, text
+    assert result.exception is None
+    assert "2 accepted, 1 rejected" in text and "mixed.jsonl:2: not UTF-8 text" in text

@@ -94,6 +94,56 @@ def test_truncated_mp4(made, tmp_path: Path) -> None:
         probe(path)
 
 
+def _faststart(source: Path, target: Path) -> Path:
+    """`source` remuxed with its index (moov) before the frames, as streaming sites serve MP4."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+    data = target.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    return target
+
+
+def test_faststart_mp4_intact_probes(made, tmp_path: Path) -> None:
+    info = probe(_faststart(made("whole.mp4", 100), tmp_path / "faststart.mp4"))
+    assert info.frame_count == 100 and info.duration_s == pytest.approx(4.0)
+
+
+def test_truncated_faststart_mp4(made, tmp_path: Path) -> None:
+    """Index first: a cut file still opens and demuxes, as a shorter video; the index shows the cut."""
+    data = _faststart(made("whole.mp4", 100), tmp_path / "faststart.mp4").read_bytes()
+    path = tmp_path / "half.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    missing = len(data) - len(data) // 2
+    with pytest.raises(VideoError, match=rf"half.mp4: truncated: {missing:,} of the {len(data):,} bytes its index "
+                                         r"points to are missing \(50%\); \d+ of 100 frames lie past the end"):
+        probe(path)
+    path.write_bytes(data[:-1])  # the last frame short by one byte
+    with pytest.raises(VideoError, match=r"truncated: 1 of the .* \(under 1%\); 1 of 100 frames lie past the end"):
+        probe(path)
+
+
+def test_probe_command_on_a_truncated_file_exits_1_without_a_traceback(made, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = _faststart(made("whole.mp4", 100), tmp_path / "faststart.mp4").read_bytes()
+    path = tmp_path / "half.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    for verb in (["probe"], ["video", "probe"]):
+        done = subprocess.run([sys.executable, "-m", "videokr.cli.main", *verb, str(path)], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "COLUMNS": "300"})
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr and done.stdout == ""
+        assert "half.mp4: truncated:" in " ".join(done.stderr.split())
+
+
 def test_truncated_mkv_keeps_frames_present(made, tmp_path: Path) -> None:
     data = made("whole.mkv", 200, gop=25).read_bytes()
     path = tmp_path / "truncated.mkv"

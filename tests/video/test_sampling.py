@@ -12,13 +12,14 @@ from videokr.video.sampling import (
     Frame,
     choose_keyframe_fetch,
     decode_at,
-    format_timestamp,
     sample_frames,
     sample_many,
     sample_videos,
     times_by_rate,
-    to_jpeg_data_url,
+    to_jpeg_bytes,
 )
+from videokr.dataurl import jpeg_data_url
+from videokr.timestamps import format_timestamp
 from videokr.video.synth import read_index
 
 
@@ -223,7 +224,8 @@ def test_jpeg_data_url(bunny: Path) -> None:
     import io
 
     frame = sample_frames(bunny, times=[1.0], size=(64, 36))[0]
-    url = to_jpeg_data_url(frame)
+    url = jpeg_data_url(frame.image, quality=90)
+    assert url == jpeg_data_url(to_jpeg_bytes(frame))  # `videokr video frames` writes these bytes
     assert url.startswith("data:image/jpeg;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert image.size == (64, 36)

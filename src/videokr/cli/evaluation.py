@@ -1,4 +1,4 @@
-"""Scoring and evaluation verbs: score, eval run, eval report."""
+"""Scoring and evaluation verbs: score, eval run, eval results, eval report."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ eval_app = typer.Typer(help="Evaluate models on the benchmarks of the paper and 
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
     eval_app.command("run")(eval_run)
+    eval_app.command("results")(eval_results)
     eval_app.command("report")(eval_report)
     eval_app.command("rescore")(eval_rescore)
     eval_app.command("export-lmms-eval")(eval_export_lmms_eval)
@@ -135,6 +136,7 @@ def eval_run(
     sample: int = typer.Option(3000, help="items sampled from --on"),
     seed: int = typer.Option(0, help="seed of the --on sample"),
     temperature: float = typer.Option(0.1),
+    top_p: float = typer.Option(0.001, "--top-p", help="nucleus sampling; 1 keeps every token"),
     max_new_tokens: int = typer.Option(8192),
     batch_size: int = typer.Option(8, help="items per call; rows decoded together (transformers: 32-64 on one 80 GB GPU)"),
     decoding: str = typer.Option("engine", help="transformers backend: engine (videokr's) | generate (model.generate)"),
@@ -143,7 +145,13 @@ def eval_run(
     judge_url: str = typer.Option(None, help="OpenAI-compatible base URL of a judge for open-ended answers"),
     judge_model: str = typer.Option(None),
 ) -> None:
-    """Evaluate a model; every sample is stored as it lands, so a rerun resumes."""
+    """Evaluate a model; every sample is stored as it lands, so a rerun resumes.
+
+    Stored samples are keyed on the label and on a fingerprint of every setting that can change
+    an output (backend, model, endpoint, decoding, prompt family, temperature, top-p, max new
+    tokens, frame sampling): a rerun with the same settings skips them, a changed setting
+    generates anew under the same label.
+    """
     from videokr.cli.common import workspace
     from videokr.evaluate import backends as B
     from videokr.evaluate.benchmarks import canonical_name, read_benchmark
@@ -186,7 +194,8 @@ def eval_run(
         fail("nothing to evaluate: pass --benchmark NAME=PATH (repeatable) or --on FILE")
     chosen = backend or ("vllm" if B.vllm_available() else "transformers")
     engine = _backend(chosen, model, base_url, batch_size, ws, decoding, compile_prefill)
-    settings = EvalSettings(label or model, family, budgets, runs, temperature, max_new_tokens, batch_size=batch_size)
+    settings = EvalSettings(label or model, family, budgets, runs, temperature, max_new_tokens, top_p=top_p,
+                            batch_size=batch_size)
     total = sum(len(v) for v in items.values()) * len(budgets) * runs
     try:
         with progress_bar(f"eval {settings.model}", total) as advance:
@@ -194,9 +203,50 @@ def eval_run(
                               on_progress=advance)
     except RuntimeError as exc:
         fail(f"stopped: {exc}; every sample generated so far is stored — rerun the same command to resume")
-    console.print(f"{report.generated} samples generated, {report.reused} already stored, {len(report.failed)} failed")
+    console.print(f"{settings.model} (settings {report.short_fp}): {report.generated} samples generated, "
+                  f"{report.reused} already stored, {len(report.failed)} failed")
     for reason in report.failed[:20]:
         console.print(f"[yellow]failed[/] {reason}")
+    if report.all_failed:
+        fail(f"every sample failed ({len(report.failed)}); nothing was generated")
+
+
+def eval_results(
+    ctx: typer.Context,
+    models: list[str] = typer.Option([], "--model", help="only these labels (repeat)"),
+) -> None:
+    """What is stored: per label and settings, the samples of each benchmark and frame budget."""
+    from videokr.cli.common import workspace
+    from videokr.evaluate.report import describe_settings, short_fingerprint
+    from videokr.evaluate.runner import results
+
+    ws = workspace(ctx)
+    samples = results(ws.store, models or None)
+    if not samples:
+        fail("no stored evaluation samples; run `videokr eval run` first")
+    groups: dict[tuple[str, str, str, int], list[dict]] = {}
+    settings: dict[tuple[str, str], dict] = {}
+    for s in samples:
+        groups.setdefault((s["model"], s["settings_fp"], s["benchmark"], s["frames"]), []).append(s)
+        settings.setdefault((s["model"], s["settings_fp"]), s["settings"])
+    table = Table(title="stored evaluation samples")
+    for column in ("label", "settings", "benchmark", "frames", "runs", "samples", "failed", "accuracy"):
+        table.add_column(column, justify="left" if column in ("label", "settings", "benchmark") else "right")
+    for (label, fp, benchmark, frames), rows in sorted(groups.items()):
+        scored = [r for r in rows if r["correct"] is not None]
+        accuracy = f"{100 * sum(r['correct'] for r in scored) / len(scored):.1f}%" if scored else "—"
+        table.add_row(label, short_fingerprint(fp), benchmark, str(frames), str(len({r["run"] for r in rows})),
+                      str(len(rows)), str(sum(r["output"] is None for r in rows)), accuracy)
+    console.print(table)
+    labels: dict[str, int] = {}
+    for label, _ in settings:
+        labels[label] = labels.get(label, 0) + 1
+    for (label, fp), chosen in sorted(settings.items()):
+        console.print(f"{label} @{short_fingerprint(fp)}: {describe_settings(chosen)}")
+    for label, count in sorted(labels.items()):
+        if count > 1:
+            console.print(f"[yellow]{label}[/] holds outputs of {count} settings; `eval report` shows each as its "
+                          f"own row ({label} @settings), never pooled")
 
 
 def eval_report(

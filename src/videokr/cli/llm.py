@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -34,6 +36,35 @@ def _find_workspace(ctx: typer.Context) -> Workspace | None:
         if chosen:
             raise
         return None
+
+
+# Exit status of `llm run` and `llm batch` (documented in their help).
+EXIT_FAILED = 1  # a request failed (its output line carries the error), or the command could not run
+EXIT_PENDING = 75  # EX_TEMPFAIL: the batch is still running after --max-wait; rerun to resume
+
+
+@contextmanager
+def _one_line_errors(what: str) -> Iterator[None]:
+    """Turn any error into one redacted line and exit 1: a traceback can carry an API key that
+    a provider echoed back, and says nothing more useful to someone running a command."""
+    from videokr.models.secrets import one_line
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback with secrets
+        from videokr.models.batch import BatchError
+        from videokr.models.config import MissingKeyError
+        from videokr.models.runner import RequestFileError
+
+        plain = isinstance(exc, (BatchError, MissingKeyError, RequestFileError))
+        fail(one_line(str(exc) if plain else f"{what} failed: {type(exc).__name__}: {exc}"), EXIT_FAILED)
+
+
+def _failed_summary(failed: int, total: int) -> str:
+    which = "every request" if failed == total else f"{failed} of {total} requests"
+    return f"{which} failed; rerun the same command to ask them again (answered ones come from the cache)"
 
 
 def _need_workspace(ctx: typer.Context) -> Workspace:
@@ -98,19 +129,31 @@ def llm_run(
     retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
                                       help="ask again requests that failed in an earlier run"),
 ) -> None:
-    """Run REQUESTS through MODEL; one output line per custom_id; resumes where it stopped."""
+    """Run REQUESTS through MODEL; one output line per custom_id; resumes where it stopped.
+
+    Exit status: 0 when every request was answered (or, with --dry-run, priced); 1 when any
+    request failed after its retries (the output file is still written, each failed line
+    carrying its error, and a summary says how many; rerun to ask them again) or when the
+    command could not run at all (a one-line message, keys redacted)."""
+    with _one_line_errors("llm run"):
+        _llm_run(ctx, requests, model, out, base_url, api_key_env, store, concurrency, rpm, tpm, timeout,
+                 max_attempts, backoff_base, step, dry_run, retry_failed)
+
+
+def _llm_run(ctx: typer.Context, requests: Path, model: str, out: Path, base_url: str | None,
+             api_key_env: str | None, store: Path | None, concurrency: int | None, rpm: float | None,
+             tpm: float | None, timeout: float | None, max_attempts: int | None, backoff_base: float | None,
+             step: str, dry_run: bool, retry_failed: bool) -> None:
     from videokr.models.gateway import Gateway
-    from videokr.models.runner import RequestFileError, read_requests, run_batch_lines
+    from videokr.models.runner import read_requests, run_batch_lines
+    from videokr.models.secrets import one_line
 
     config, db = _model_setup(ctx, model, base_url, api_key_env, store, out)
     overrides = {k: v for k, v in dict(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout,
                                        max_attempts=max_attempts, backoff_base_s=backoff_base).items()
                  if v is not None}
     config.limits = config.limits.model_copy(update=overrides)
-    try:
-        lines = read_requests(requests)
-    except RequestFileError as exc:
-        fail(str(exc))
+    lines = read_requests(requests)
 
     async def go() -> object:
         async with Gateway({model: config}, db, dry_run=dry_run, retry_failed=retry_failed) as gateway:
@@ -123,27 +166,22 @@ def llm_run(
                 summary = await run_batch_lines(lines, gateway, model, out, step=step, on_done=advance)
             return summary, meter
 
-    try:
-        summary, meter = asyncio.run(go())
-    except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback with secrets
-        from videokr.models.config import MissingKeyError
-
-        if isinstance(exc, MissingKeyError):
-            fail(str(exc))
-        raise
+    summary, meter = asyncio.run(go())
     if dry_run:
         console.print(
             f"dry run: {summary.dry_run} requests would be sent ({summary.ok} already answered in the cache); "
             f"estimated {meter.tokens_in:,} tokens in, {meter.tokens_out:,} out, ${meter.cost_usd:,.4f} "
             "(estimate: chars/4 for text, a fixed count per image, max_tokens for the reply)"
         )
-    else:
-        console.print(
-            f"{summary.lines} lines: {summary.ok} answered ({summary.sent} sent now, {summary.cached} from the cache), "
-            f"{summary.errors} errors; this run cost ${meter.cost_usd:,.4f}; wrote {out}"
-        )
-        for example in summary.error_examples:
-            console.print(f"  error: {example}")
+        return
+    console.print(
+        f"{summary.lines} lines: {summary.ok} answered ({summary.sent} sent now, {summary.cached} from the cache), "
+        f"{summary.errors} errors; this run cost ${meter.cost_usd:,.4f}; wrote {out}"
+    )
+    for example in summary.error_examples:
+        console.print(f"  error: {one_line(example)}")
+    if summary.errors:
+        fail(_failed_summary(summary.errors, summary.lines), EXIT_FAILED)
 
 
 @llm_app.command("batch")
@@ -159,19 +197,34 @@ def llm_batch(
     poll: float = typer.Option(30.0, help="seconds between status polls"),
     max_wait: float = typer.Option(None, help="stop waiting after this many seconds (rerun to resume)"),
 ) -> None:
-    """Run REQUESTS through the provider's Batch API (half price); resumes a submitted batch."""
+    """Run REQUESTS through the provider's Batch API (half price); resumes a submitted batch.
+
+    Exit status: 0 when every request was answered; 1 when any request failed (the output file
+    is still written, each failed line carrying its error, and a summary says how many; rerun to
+    send them in a new batch) or when the command could not run at all (a one-line message, keys
+    redacted); 75 when the batch is still running after --max-wait (rerun to resume it)."""
+    with _one_line_errors("llm batch"):
+        _llm_batch(ctx, requests, model, out, base_url, api_key_env, store, step, poll, max_wait)
+
+
+def _llm_batch(ctx: typer.Context, requests: Path, model: str, out: Path, base_url: str | None,
+               api_key_env: str | None, store: Path | None, step: str, poll: float, max_wait: float | None) -> None:
     from videokr.models.batch import BatchRunner
-    from videokr.models.runner import RequestFileError, read_requests
+    from videokr.models.runner import read_requests
+    from videokr.models.secrets import one_line
 
     config, db = _model_setup(ctx, model, base_url, api_key_env, store, out)
-    try:
-        lines = read_requests(requests)
-    except RequestFileError as exc:
-        fail(str(exc))
+    lines = read_requests(requests)
     runner = BatchRunner(model, config, db, step=step)
     result = asyncio.run(runner.run(lines, out, poll_s=poll, max_wait_s=max_wait,
-                                    on_status=lambda s: console.print(f"batch {s}")))
-    console.print(result.describe())
+                                    on_status=lambda s: console.print(f"batch {one_line(s)}")))
+    console.print(one_line(result.describe()))
+    for example in result.error_examples:
+        console.print(f"  error: {one_line(example)}")
+    if result.out is None:
+        raise typer.Exit(EXIT_PENDING)
+    if result.errors:
+        fail(_failed_summary(result.errors, result.lines), EXIT_FAILED)
 
 
 def cost(

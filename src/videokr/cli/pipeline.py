@@ -56,8 +56,12 @@ def run(
 
 def _report_line(report: Any) -> str:
     if report.dry_run:
-        return (f"[bold]{report.step}[/]: {report.seen} in, {report.skipped} done, {report.left} would be processed"
+        line = (f"[bold]{report.step}[/]: {report.seen} in, {report.skipped} done, {report.left} would be processed"
                 + (f", {report.retired} would be retired" if report.retired else ""))
+        if report.cost:
+            line += (f"; {report.cost['requests']} model requests, {report.cost['tokens_in']:,} tokens in, "
+                     f"≈${report.cost['usd']:.2f} (outputs not counted)")
+        return line
     return f"[bold]{report.step}[/] " + report.line().split(": ", 1)[1]
 
 

@@ -8,16 +8,21 @@
 
 Every backend receives the same :class:`GenerationRequest` and returns one text per request.
 Sampling is per request (``seed``), so the runs of an evaluation are independent samples.
+Each backend also says which of its settings can change an output (``output_settings()``:
+the model it loads or calls, the endpoint, the decoding, …); the runner keys stored outputs
+on them, so a changed setting generates anew. An API key is never among them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
 from videokr.evaluate.frames import EvalFrame
+from videokr.inference import qwen_video
 
 EVAL_TEMPERATURE = 0.1  # Appendix C.2
 EVAL_MAX_NEW_TOKENS = 8192  # Appendix C.2
@@ -44,6 +49,20 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
 
 
+_SECRET_PARAMS = ("key", "token", "secret", "sig", "password", "auth")
+
+
+def public_url(url: str) -> str:
+    """A base URL without what could be a credential: user info and key-like query parameters."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not any(word in k.lower() for word in _SECRET_PARAMS)]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), urlencode(query), ""))
+
+
 def chat_messages(request: GenerationRequest) -> list[dict[str, Any]]:
     """One user message: every frame of the budget as an image after its timestamp, then the prompt."""
     from videokr.models.frames import user_message_with_frames
@@ -55,7 +74,9 @@ class OpenAIBackend:
     """Any OpenAI-compatible endpoint, through the model client (:mod:`videokr.models`).
 
     Requests go through the gateway, so they share its limits, retries, accounting and
-    request cache; each run's ``seed`` is part of the request, so runs stay independent.
+    request cache; each run's ``seed`` is part of the request, so runs stay independent. The
+    endpoint's URL salts the cache key: another server answering to the same model name is
+    asked, not answered from the first one's replies.
     """
 
     name = "openai"
@@ -75,6 +96,16 @@ class OpenAIBackend:
         config = ModelConfig(base_url=base_url, model=model, api_key_env=api_key_env, limits=Limits(**limits))
         return cls(model, {model: config}, store)
 
+    def _config(self) -> Any:
+        return self.models[self.model]
+
+    def output_settings(self) -> dict[str, Any]:
+        from videokr.models.frames import JPEG_QUALITY
+
+        config = self._config()
+        return {"model": config.model, "base_url": public_url(config.base_url), "params": dict(config.params),
+                "image": {"format": "jpeg", "quality": JPEG_QUALITY}}
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         import asyncio
 
@@ -85,10 +116,11 @@ class OpenAIBackend:
 
         from videokr.models.gateway import Gateway
 
+        salt = "endpoint " + public_url(self._config().base_url)
         async with Gateway(self.models, self.store) as gateway:
             replies = await asyncio.gather(*(
                 gateway.chat(self.model, chat_messages(r), params=_params(r), step=self.step,
-                             step_version=self.step_version) for r in requests
+                             step_version=self.step_version, salt=salt) for r in requests
             ))
         texts = []
         for request, reply in zip(requests, replies):
@@ -112,8 +144,9 @@ DECODINGS = ("engine", "generate")  # videokr's decoding engine, or plain ``mode
 class TransformersBackend:
     """Qwen2.5-VL / Qwen3-VL with ``transformers``: the frames are the video input of the processor.
 
-    Decoding runs on :mod:`videokr.evaluate.engine` (static cache, CUDA graphs, continuous
-    batching, per-request seeds); ``decoding="generate"`` keeps plain ``model.generate``.
+    Inputs come from :mod:`videokr.inference.qwen_video` and decoding runs on
+    :mod:`videokr.inference.engine` (static cache, CUDA graphs, continuous batching,
+    per-request seeds); ``decoding="generate"`` keeps plain ``model.generate``.
     """
 
     name = "transformers"
@@ -129,6 +162,7 @@ class TransformersBackend:
         self.decoding = decoding
         self.vision = vision  # a QwenVision for the numpy input builder; None: from the model config
         self.compile_prefill = compile_prefill
+        self.source = str(getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__)
         self._engine: Any = None
 
     @classmethod
@@ -142,67 +176,42 @@ class TransformersBackend:
             processor = AutoProcessor.from_pretrained(path)
         except (ImportError, OSError, ValueError, TypeError):  # no processor files, or no torchvision
             processor = AutoTokenizer.from_pretrained(path)
-        return cls(model, processor, device=device, **kwargs)
+        backend = cls(model, processor, device=device, **kwargs)
+        backend.source = path
+        return backend
+
+    def decoding_used(self) -> str:
+        """The decoding that runs: the engine falls back to ``generate`` for models it does not support."""
+        from videokr.inference import engine
+
+        return "generate" if self.decoding == "generate" or not engine.supports(self.model) else "engine"
+
+    def output_settings(self) -> dict[str, Any]:
+        decoding = self.decoding_used()
+        settings: dict[str, Any] = {
+            "model": self.source,
+            "dtype": str(getattr(self.model, "dtype", "")),
+            "decoding": decoding,
+            "inputs": qwen_video.input_settings(self.processor, self.model, self.vision),
+        }
+        if decoding == "generate":  # one sampling stream per batch: the batch shapes the outputs
+            settings["batch_size"] = self.batch_size
+        return settings
 
     def _inputs(self, batch: Sequence[GenerationRequest]) -> Any:
-        if getattr(self.processor, "video_processor", None) is None or not _torchvision_available():
-            return self._numpy_inputs(batch)
-        texts, videos, metadata, sampled_fps = [], [], [], []
-        for request in batch:
-            messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.prompt}]}]
-            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-            frames = request.frames
-            source_fps, rate = frame_rates(frames)
-            if len(frames) % 2:  # Qwen-VL groups frames in pairs (temporal patch 2)
-                frames = frames + frames[-1:]
-            videos.append(np.stack([f.image for f in frames]))
-            sampled_fps.append(rate)
-            # Qwen3-VL writes "<t seconds>" from index / fps: the source rate makes t the frame's time.
-            metadata.append({"fps": source_fps, "frames_indices": [f.index for f in frames],
-                             "total_num_frames": frames[-1].index + 1, "duration": frames[-1].pts_seconds})
-        kwargs: dict[str, Any] = {"text": texts, "videos": videos, "return_tensors": "pt", "padding": True}
-        if _accepts_video_metadata(self.processor):
-            kwargs["video_metadata"] = metadata
-            kwargs["do_sample_frames"] = False
-        inputs = self.processor(**kwargs)
-        if "second_per_grid_ts" in inputs:  # Qwen2.5-VL: the time one temporal group spans, per video
-            import torch
-
-            patch = getattr(self.processor.video_processor, "temporal_patch_size", 2)
-            inputs["second_per_grid_ts"] = torch.tensor([patch / rate for rate in sampled_fps], dtype=torch.float32)
-        return inputs
+        """The model inputs of a batch (:func:`videokr.inference.qwen_video.build_inputs`)."""
+        return qwen_video.build_inputs(self.model, self.processor, [r.prompt for r in batch],
+                                       [r.frames for r in batch], self.vision)
 
     def _numpy_inputs(self, batch: Sequence[GenerationRequest]) -> Any:
-        """The same inputs built without torchvision (see :mod:`videokr.evaluate.qwen_video`)."""
-        import torch
-
-        from videokr.evaluate.qwen_video import VIDEO_PAD, QwenVision, expand_video_tokens, video_patches
-
-        vision = self.vision or QwenVision.from_config(self.model.config)
-        tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        texts, patches, grids, seconds = [], [], [], []
-        for request in batch:
-            messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": request.prompt}]}]
-            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            p, grid, times = video_patches(request.frames, vision)
-            texts.append(expand_video_tokens(text, grid, times, vision))
-            patches.append(p)
-            grids.append(grid)
-            seconds.append(vision.temporal_patch_size / frame_rates(request.frames)[1])  # as the processor path
-        inputs = tokenizer(texts, return_tensors="pt", padding=True)
-        if _takes_token_types(self.model):  # newer transformers need them to build M-RoPE positions
-            video_token = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
-            inputs["mm_token_type_ids"] = (inputs["input_ids"] == video_token).int() * VIDEO_TOKEN_TYPE
-        inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(self.model.dtype)
-        inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
-        if not vision.timestamps:  # Qwen2.5-VL: the time one temporal group spans
-            inputs["second_per_grid_ts"] = torch.tensor(seconds, dtype=torch.float32)
-        return inputs
+        """The same inputs built without torchvision (:func:`videokr.inference.qwen_video.numpy_inputs`)."""
+        return qwen_video.numpy_inputs(self.model, self.processor, [r.prompt for r in batch],
+                                       [r.frames for r in batch], self.vision)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        from videokr.evaluate import engine
+        from videokr.inference import engine
 
-        if self.decoding == "generate" or not engine.supports(self.model):
+        if self.decoding_used() == "generate":
             return self._generate_plain(requests)
         if self._engine is None:
             self._engine = engine.DecodingEngine(self.model, rows=self.batch_size, compile_prefill=self.compile_prefill)
@@ -241,39 +250,6 @@ class TransformersBackend:
         return outputs
 
 
-VIDEO_TOKEN_TYPE = 2  # transformers' modality code for video tokens (text 0, image 1)
-
-
-def _takes_token_types(model: Any) -> bool:
-    import inspect
-
-    get_rope_index = getattr(getattr(model, "model", None), "get_rope_index", None)
-    return get_rope_index is not None and "mm_token_type_ids" in inspect.signature(get_rope_index).parameters
-
-
-def frame_rates(frames: Sequence[EvalFrame]) -> tuple[float, float]:
-    """(the source video's frame rate, the rate of the sampled frames), read off indices and times."""
-    first, last = frames[0], frames[-1]
-    span = last.pts_seconds - first.pts_seconds
-    if span <= 0:
-        source = first.index / first.pts_seconds if first.index > 0 and first.pts_seconds > 0 else 1.0
-        return source, source
-    return (last.index - first.index) / span, (len(frames) - 1) / span
-
-
-def _torchvision_available() -> bool:
-    try:
-        import torchvision  # noqa: F401
-    except Exception:  # a torchvision built for another torch fails on import, not just missing
-        return False
-    return True
-
-
-def _accepts_video_metadata(processor: Any) -> bool:
-    video_processor = getattr(processor, "video_processor", None)
-    return type(video_processor).__name__.startswith("Qwen3")
-
-
 class VLLMBackend:
     """Offline vLLM (``pip install vllm``); frames go in as the video input."""
 
@@ -285,6 +261,11 @@ class VLLMBackend:
         except ImportError as exc:
             raise RuntimeError("the vllm backend needs vLLM installed (pip install vllm)") from exc
         self.llm = LLM(model=model, limit_mm_per_prompt={"video": 1}, **engine_kwargs)
+        self.model = model
+        self.engine_kwargs = dict(engine_kwargs)
+
+    def output_settings(self) -> dict[str, Any]:
+        return {"model": self.model, "engine": {k: qwen_video.plain_value(v) for k, v in self.engine_kwargs.items()}}
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         from vllm import SamplingParams

@@ -5,6 +5,11 @@ samples whose video failed are left out, and counted separately). A benchmark's 
 the mean over runs, with the standard deviation over runs beside it. Category averages are
 the mean of the benchmark means (general: Video-MME, MVBench, LongVideoBench; knowledge-
 intensive: VideoMMMU, MMVU, SciVideoBench, VideoKR-Eval), as in Table 3.
+
+Outputs are stored per label *and* settings fingerprint (see :mod:`videokr.evaluate.runner`).
+A report never pools outputs of different settings: where one label holds several, each
+gets its own rows, named ``label @fingerprint``, and the settings section says what each
+fingerprint stands for.
 """
 
 from __future__ import annotations
@@ -21,6 +26,63 @@ from videokr.evaluate.benchmarks import DISPLAY_NAMES
 from videokr.evaluate.prompts import GENERAL_BENCHMARKS, KNOWLEDGE_BENCHMARKS
 
 CORPUS_PREFIX = "corpus:"  # benchmark name of a training-set sample (Table 5)
+SHORT_DIGITS = 8  # digits of a settings fingerprint shown in reports
+LEGACY_PREFIX = "v1-"  # settings fingerprints of outputs stored before settings were part of their key
+
+
+def short_fingerprint(fingerprint: str | None) -> str:
+    return (fingerprint or "?")[:SHORT_DIGITS]
+
+
+def separate_settings(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The samples with ``model`` naming the settings as well wherever one label holds several settings.
+
+    The label itself stays in ``label``; nothing is dropped or pooled.
+    """
+    fingerprints: dict[str, set[str | None]] = defaultdict(set)
+    for s in samples:
+        fingerprints[s["model"]].add(s.get("settings_fp"))
+    out = []
+    for s in samples:
+        label = s.get("label", s["model"])
+        if len(fingerprints[s["model"]]) > 1:
+            s = {**s, "label": label, "model": f"{s['model']} @{short_fingerprint(s.get('settings_fp'))}"}
+        else:
+            s = {**s, "label": label}
+        out.append(s)
+    return out
+
+
+def describe_settings(settings: dict[str, Any] | None) -> str:
+    """One line of ``key=value`` for a settings object, nested keys joined with dots."""
+    if not settings:
+        return "(not recorded)"
+    parts: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key in sorted(value):
+                walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+        elif not isinstance(value, dict):
+            parts.append(f"{prefix}={value}")
+
+    walk("", settings)
+    return ", ".join(parts)
+
+
+def settings_markdown(samples: list[dict[str, Any]]) -> str:
+    """Which settings produced the outputs of each reported row."""
+    seen: dict[tuple[str, str | None], dict[str, Any] | None] = {}
+    for s in samples:
+        seen.setdefault((s["model"], s.get("settings_fp")), s.get("settings"))
+    if not seen:
+        return ""
+    lines = ["| Model | Settings | What they are |", "|---|---|---|"]
+    for (model, fp), settings in sorted(seen.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        legacy = " (stored before settings were recorded in full)" if (fp or "").startswith(LEGACY_PREFIX) else ""
+        what = describe_settings(settings).replace("|", "/")
+        lines.append(f"| {model} | {short_fingerprint(fp)} | {what}{legacy} |")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -176,6 +238,7 @@ def frame_scaling_png(t: Table3) -> bytes | None:
 
 def table5_markdown(samples: list[dict[str, Any]]) -> str:
     """Table 5: accuracy of each model on each sampled training corpus."""
+    samples = separate_settings(samples)
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
         if s["benchmark"].startswith(CORPUS_PREFIX):
@@ -191,6 +254,7 @@ def table5_markdown(samples: list[dict[str, Any]]) -> str:
 
 def render(samples: list[dict[str, Any]], *, base: str | None = None, title: str = "videokr evaluation") -> tuple[str, str, bytes | None]:
     """(Markdown, HTML with the plot embedded, PNG) for the stored samples."""
+    samples = separate_settings(samples)
     t = table3(samples, base)
     png = frame_scaling_png(t)
     unscored = sum(1 for s in samples if s["output"] is not None and s["correct"] is None)
@@ -209,6 +273,13 @@ def render(samples: list[dict[str, Any]], *, base: str | None = None, title: str
     kept = [s for s in samples if not s["benchmark"].startswith(CORPUS_PREFIX)]
     for by, name in (("question_type", "question type"), ("subject", "subject"), ("dataset", "source dataset")):
         md += [breakdown_markdown(breakdown(kept, by), name), ""]
+    if any("settings_fp" in s for s in samples):
+        split = sorted({s["label"] for s in samples if s["label"] != s["model"]})
+        md += ["## Settings", ""]
+        if split:
+            md += [f"Outputs of different settings are stored under the same label ({', '.join(split)}); "
+                   "each settings fingerprint is reported as its own row (`label @fingerprint`), never pooled.", ""]
+        md += [settings_markdown(samples), ""]
     markdown = "\n".join(md)
     return markdown, _html(markdown, png, title), png
 

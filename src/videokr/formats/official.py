@@ -8,7 +8,6 @@ wrong with it. Parsing is pure; `videokr.formats.importer` adds the store.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from videokr.jsonlines import json_lines
 from videokr.records import (
     OPTION_LETTERS,
     Discipline,
@@ -96,37 +96,13 @@ class SourceLine:
 
 
 def read_source(path: Path) -> Iterator[SourceLine]:
-    """Lines of a JSONL file, or elements of a JSON array file, each parsed or with its error."""
+    """Lines of a JSONL file, or elements of a JSON array file, each parsed or with its error.
+
+    The reading (encodings, byte-order marks, bad bytes) is `videokr.jsonlines`'; a line that is
+    not text is a bad line like any other, and the lines after it are still read."""
     name = path.name
-    with path.open("r", encoding="utf-8") as handle:
-        head = handle.read(4096)
-        handle.seek(0)
-        if head.lstrip().startswith("["):
-            try:
-                array = json.load(handle)
-            except json.JSONDecodeError as exc:
-                yield SourceLine(name, exc.lineno, "", None, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                return
-            for index, element in enumerate(array, start=1):
-                text = json.dumps(element, ensure_ascii=False, sort_keys=True)
-                yield _checked(name, index, text, element)
-            return
-        for line_no, raw in enumerate(handle, start=1):
-            text = raw.strip()
-            if not text:
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield SourceLine(name, line_no, text, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            yield _checked(name, line_no, text, data)
-
-
-def _checked(name: str, line_no: int, text: str, data: Any) -> SourceLine:
-    if not isinstance(data, dict):
-        return SourceLine(name, line_no, text, None, f"expected a JSON object, got {type(data).__name__}")
-    return SourceLine(name, line_no, text, data)
+    for line in json_lines(path, arrays=True):
+        yield SourceLine(name, line.number, line.text, line.value, line.problem)
 
 
 def first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -345,11 +321,12 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
                 knowledge_point=data.get("knowledge_point"),
                 knowledge_point_id=data.get("knowledge_point_id"),
                 split=split,
+                youtube_id=youtube_id,
             )
         video = Video(
             id=video_id,
             path=path,
-            source="benchmark" if kind == "eval" else ("youtube" if youtube_id else "local"),
+            source="youtube" if youtube_id else "local",
             youtube_id=youtube_id,
             licence=data.get("licence") or data.get("license"),
         )

@@ -17,7 +17,6 @@ key in its metadata so it can be found by hand.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import time
@@ -26,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videokr.hashing import digest
+from videokr.jsonlines import json_lines_in
 from videokr.models.cache import CallCache
-from videokr.models.client import Redactor, check_completion
+from videokr.models.client import Redactor, api_error_message, check_completion
 from videokr.models.config import ModelConfig
 from videokr.models.fingerprint import request_fingerprint
 from videokr.models.gateway import Reply, _usage
@@ -72,6 +73,13 @@ class BatchResult:
                 f"{self.status}); wrote {self.out}")
 
 
+class BatchError(RuntimeError):
+    """The Batch API refused or could not be reached (key, account, URL); the message is redacted.
+
+    Raised instead of the HTTP client's own exception, whose message and traceback may carry
+    the key the provider echoed back."""
+
+
 class BatchRunner:
     def __init__(self, name: str, config: ModelConfig, store: Store, *, step: str = "llm-run",
                  step_version: str = RUNNER_STEP_VERSION) -> None:
@@ -88,7 +96,8 @@ class BatchRunner:
         import openai
 
         key = self.config.api_key()
-        self.redact.add(key)
+        if self.config.api_key_env:
+            self.redact.add(key)
         return openai.AsyncOpenAI(base_url=self.config.base_url, api_key=key, max_retries=5,
                                   timeout=self.config.limits.timeout_s)
 
@@ -108,9 +117,18 @@ class BatchRunner:
         errors: dict[str, str] = {}
         status, batch_id = "nothing to send", None
         if pending:
+            import openai
+
             client = self._client()
             try:
                 status, batch_id, errors = await self._run_job(client, pending, poll_s, max_wait_s, on_status)
+            except openai.APIStatusError as exc:
+                raise BatchError(self.redact(
+                    f"{self.name}: the Batch API at {self.config.base_url} answered HTTP {exc.status_code}: "
+                    f"{api_error_message(exc)}")) from None
+            except openai.APIConnectionError as exc:
+                raise BatchError(self.redact(
+                    f"{self.name}: cannot reach the Batch API at {self.config.base_url}: {exc}")) from None
             finally:
                 await client.close()
             if status not in TERMINAL:
@@ -121,7 +139,7 @@ class BatchRunner:
     async def _run_job(self, client: Any, pending: dict[str, dict[str, Any]], poll_s: float,
                        max_wait_s: float | None, on_status: Callable[[str], None] | None
                        ) -> tuple[str, str, dict[str, str]]:
-        job = hashlib.sha256(("\n".join(sorted(pending)) + self.name + self.step).encode()).hexdigest()[:24]
+        job = digest("\n".join(sorted(pending)) + self.name + self.step, 24)
         row = self.store.execute(
             "SELECT input_file_id, batch_id, status FROM model_batches WHERE job=?", (job,)
         ).fetchone()
@@ -160,23 +178,24 @@ class BatchRunner:
         errors: dict[str, str] = {}
         if batch.output_file_id:
             content = await client.files.content(batch.output_file_id)
-            errors.update(self._ingest(content.read().decode("utf-8"), pending))
+            errors.update(self._ingest(content.read(), pending))
         if batch.error_file_id:
             content = await client.files.content(batch.error_file_id)
-            errors.update(self._ingest(content.read().decode("utf-8"), pending))
+            errors.update(self._ingest(content.read(), pending))
         # The job is over; unanswered requests go into a new job on the next run.
         self.store.execute("DELETE FROM model_batches WHERE job=?", (job,))
         return batch.status, batch_id, errors
 
-    def _ingest(self, text: str, pending: dict[str, dict[str, Any]]) -> dict[str, str]:
-        """Store every answered line in the cache; return custom_id -> error for the rest."""
+    def _ingest(self, data: bytes, pending: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Store every answered line in the cache; return custom_id -> error for the rest.
+
+        The download is read as any JSON Lines file is (`videokr.jsonlines`): lines end at
+        newlines only, so a reply holding U+2028 is not cut in two, and a line that is not
+        UTF-8 is skipped (its request stays unanswered) instead of failing the whole batch."""
         errors: dict[str, str] = {}
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
+        for line in json_lines_in(data):
+            row = line.value
+            if row is None:
                 continue
             fp = row.get("custom_id")
             if fp not in pending:

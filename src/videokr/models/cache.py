@@ -4,6 +4,7 @@ One row per request fingerprint. Its life:
 
     (absent) --claim--> claimed(owner, lease) --reply stored--> done
                                |--permanent error / retries spent--> failed --claim--> claimed ...
+    done --the caller found the reply unusable (mark_invalid)--> failed, invalid+1 --claim--> ...
 
 - A reply is committed here *before* any caller sees it, so a process killed at any instant
   has either stored a reply (never asked again) or not (asked again on the next run).
@@ -13,6 +14,12 @@ One row per request fingerprint. Its life:
   claim whose lease ran out, or whose owner process is gone (same host, pid not alive), may be
   taken over, which is how a rerun after `kill -9` resumes without waiting.
 - A failure is not a verdict: a failed row is asked again by the next run that wants it.
+- A reply the caller could not use (structured output that fails its schema after the repairs)
+  is marked invalid: the row keeps the reply and the error for audits, counts the invalid
+  replies in `invalid`, and goes back to `failed`, so the next run asks again instead of
+  replaying it. A stored reply that was used is never sent again.
+- The key is the request (`videokr.models.fingerprint`); rows stored under the key of older
+  versions (which held the step and its version) are re-keyed when a request first finds them.
 
 Requests are kept with image data replaced by a digest, so the cache holds what was asked
 (for audits and quarantine) without copying every frame.
@@ -20,15 +27,16 @@ Requests are kept with image data replaced by a digest, so the cache holds what 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from videokr.hashing import digest
 from videokr.records import utcnow
 from videokr.store import Store
 
@@ -51,6 +59,7 @@ CREATE TABLE IF NOT EXISTS model_calls (
     cost_usd REAL NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     sends INTEGER NOT NULL DEFAULT 0,
+    invalid INTEGER NOT NULL DEFAULT 0,
     via TEXT,
     latency_s REAL,
     created_at TEXT NOT NULL,
@@ -108,8 +117,7 @@ def compact_request(body: dict[str, Any]) -> str:
         if isinstance(node, list):
             return [walk(v) for v in node]
         if isinstance(node, str) and node.startswith("data:") and ";base64," in node[:64]:
-            digest = hashlib.sha256(node.encode("ascii", "replace")).hexdigest()[:16]
-            return f"<image sha256:{digest}, {len(node)} bytes>"
+            return f"<image sha256:{digest(node, 16)}, {len(node)} bytes>"
         return node
 
     return json.dumps(walk(body), ensure_ascii=False, separators=(",", ":"))
@@ -126,6 +134,7 @@ class CachedCall:
     tokens_out: int
     cost_usd: float
     via: str | None
+    invalid: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,13 +149,13 @@ class CallCache:
         self.owner = owner or new_owner()
         self.lease_s = lease_s
         store.ensure_schema(SCHEMA_NAME, SCHEMA_DDL)
+        _add_missing_columns(store)
 
     # -- reading ----------------------------------------------------------------------
 
     def get(self, fingerprint: str) -> CachedCall | None:
         row = self.store.execute(
-            "SELECT fingerprint, state, response, status_code, error, tokens_in, tokens_out, cost_usd, via "
-            "FROM model_calls WHERE fingerprint=?",
+            f"SELECT {_CALL_COLUMNS} FROM model_calls WHERE fingerprint=?",
             (fingerprint,),
         ).fetchone()
         return None if row is None else _call(row)
@@ -167,15 +176,23 @@ class CallCache:
     # -- claiming ---------------------------------------------------------------------
 
     def claim(self, fingerprint: str, *, model: str, step: str, step_version: str, body: dict[str, Any],
-              take_failed: bool = True) -> Claim:
-        """Take the request for this worker, or learn that it is done or someone else's."""
+              take_failed: bool = True, legacy: str | None = None) -> Claim:
+        """Take the request for this worker, or learn that it is done or someone else's.
+
+        `legacy` is the request's key under the older fingerprint; a reply stored under it is
+        moved to `fingerprint` and returned as done.
+        """
         now = time.time()
+        query = f"SELECT {_CALL_COLUMNS}, owner, lease_until FROM model_calls WHERE fingerprint=?"
         with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT fingerprint, state, response, status_code, error, tokens_in, tokens_out, cost_usd, via, "
-                "owner, lease_until FROM model_calls WHERE fingerprint=?",
-                (fingerprint,),
-            ).fetchone()
+            row = conn.execute(query, (fingerprint,)).fetchone()
+            if row is None and legacy and legacy != fingerprint:
+                moved = conn.execute(
+                    "UPDATE model_calls SET fingerprint=?, updated_at=? WHERE fingerprint=? AND state='done'",
+                    (fingerprint, utcnow(), legacy),
+                ).rowcount
+                if moved:
+                    row = conn.execute(query, (fingerprint,)).fetchone()
             if row is None:
                 stamp = utcnow()
                 conn.execute(
@@ -185,8 +202,8 @@ class CallCache:
                      compact_request(body), stamp, stamp),
                 )
                 return Claim("claimed")
-            call = _call(row[:9])
-            owner, lease_until = row[9], row[10]
+            call = _call(row[:_N_CALL_COLUMNS])
+            owner, lease_until = row[_N_CALL_COLUMNS], row[_N_CALL_COLUMNS + 1]
             if call.state == "done":
                 return Claim("done", call)
             if call.state == "failed" and not take_failed:
@@ -231,13 +248,17 @@ class CallCache:
         via: str,
         latency_s: float | None,
     ) -> bool:
-        """Commit a reply; False if another worker's reply got there first (theirs is kept)."""
+        """Commit a reply; False if another worker's reply got there first (theirs is kept).
+
+        Tokens and cost add to the row's: a request asked again after an invalid reply has cost both.
+        """
         with self.store.transaction() as conn:
             return (
                 conn.execute(
-                    "UPDATE model_calls SET state='done', response=?, status_code=?, error=NULL, tokens_in=?, "
-                    "tokens_out=?, cost_usd=?, attempts=attempts+?, sends=sends+?, via=?, latency_s=?, owner=NULL, "
-                    "lease_until=NULL, updated_at=? WHERE fingerprint=? AND state!='done'",
+                    "UPDATE model_calls SET state='done', response=?, status_code=?, error=NULL, "
+                    "tokens_in=tokens_in+?, tokens_out=tokens_out+?, cost_usd=cost_usd+?, attempts=attempts+?, "
+                    "sends=sends+?, via=?, latency_s=?, owner=NULL, lease_until=NULL, updated_at=? "
+                    "WHERE fingerprint=? AND state!='done'",
                     (response_text, status_code, tokens_in, tokens_out, cost_usd, attempts, attempts, via,
                      latency_s, utcnow(), fingerprint),
                 ).rowcount
@@ -263,13 +284,31 @@ class CallCache:
                 "status_code, tokens_in, tokens_out, cost_usd, attempts, sends, via, created_at, updated_at) "
                 "VALUES (?,?,?,?,'done',?,?,200,?,?,?,1,1,?,?,?) ON CONFLICT (fingerprint) DO UPDATE SET "
                 "state='done', response=excluded.response, status_code=200, error=NULL, "
-                "tokens_in=excluded.tokens_in, tokens_out=excluded.tokens_out, cost_usd=excluded.cost_usd, "
+                "tokens_in=model_calls.tokens_in+excluded.tokens_in, "
+                "tokens_out=model_calls.tokens_out+excluded.tokens_out, "
+                "cost_usd=model_calls.cost_usd+excluded.cost_usd, "
                 "via=excluded.via, owner=NULL, lease_until=NULL, updated_at=excluded.updated_at "
                 "WHERE model_calls.state!='done'",
                 (fingerprint, model, step, step_version, compact_request(body), response_text, tokens_in,
                  tokens_out, cost_usd, via, stamp, stamp),
             )
             return cursor.rowcount > 0
+
+    def mark_invalid(self, fingerprint: str, error: str) -> int:
+        """The stored reply is unusable: keep it for audits, ask again next time; the invalid count.
+
+        Only a `done` row changes (so two callers that saw the same reply count it once); the
+        count returned is the row's after the change, or as it stands when there was nothing to
+        change.
+        """
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE model_calls SET state='failed', error=?, invalid=invalid+1, owner=NULL, lease_until=NULL, "
+                "updated_at=? WHERE fingerprint=? AND state='done'",
+                (error, utcnow(), fingerprint),
+            )
+            row = conn.execute("SELECT invalid FROM model_calls WHERE fingerprint=?", (fingerprint,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     # -- accounting -------------------------------------------------------------------
 
@@ -281,24 +320,42 @@ class CallCache:
         keys = ", ".join(by)
         rows = self.store.execute(
             f"SELECT {keys}, count(*), sum(state='done'), sum(state='failed'), sum(tokens_in), sum(tokens_out), "
-            f"sum(cost_usd), sum(sends) FROM model_calls GROUP BY {keys} ORDER BY {keys}"
+            f"sum(cost_usd), sum(sends), sum(invalid) FROM model_calls GROUP BY {keys} ORDER BY {keys}"
         ).fetchall()
         out = []
         for row in rows:
             entry = dict(zip(by, row[: len(by)]))
-            calls, done, failed, tin, tout, cost, sends = row[len(by) :]
+            calls, done, failed, tin, tout, cost, sends, invalid = row[len(by) :]
             entry.update(calls=calls, done=done or 0, failed=failed or 0, tokens_in=tin or 0, tokens_out=tout or 0,
-                         cost_usd=cost or 0.0, sends=sends or 0)
+                         cost_usd=cost or 0.0, sends=sends or 0, invalid=invalid or 0)
             out.append(entry)
         return out
 
 
+_CALL_COLUMNS = "fingerprint, state, response, status_code, error, tokens_in, tokens_out, cost_usd, via, invalid"
+_N_CALL_COLUMNS = len(_CALL_COLUMNS.split(","))
+
+
 def _call(row: tuple[Any, ...]) -> CachedCall:
-    fingerprint, state, response, status_code, error, tokens_in, tokens_out, cost_usd, via = row
+    fingerprint, state, response, status_code, error, tokens_in, tokens_out, cost_usd, via, invalid = row
     parsed = None
     if response is not None:
         try:
             parsed = json.loads(response)
         except json.JSONDecodeError:
             parsed = {"raw": response}
-    return CachedCall(fingerprint, state, parsed, status_code, error, tokens_in, tokens_out, cost_usd, via)
+    return CachedCall(fingerprint, state, parsed, status_code, error, tokens_in, tokens_out, cost_usd, via,
+                      invalid or 0)
+
+
+def _add_missing_columns(store: Store) -> None:
+    """Columns added since a store was created (CREATE TABLE IF NOT EXISTS leaves old tables as they were)."""
+    columns = {row[1] for row in store.execute("PRAGMA table_info(model_calls)")}
+    if "invalid" in columns:
+        return
+    try:
+        with store.transaction() as conn:
+            conn.execute("ALTER TABLE model_calls ADD COLUMN invalid INTEGER NOT NULL DEFAULT 0")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise

@@ -17,6 +17,7 @@ from typing import Any
 
 from videokr.models.config import ModelConfig
 from videokr.models.limits import CircuitBreaker, CircuitOpenError, RateLimiter, backoff_delay, parse_retry_after
+from videokr.models.secrets import Redactor  # re-exported: the gateway imports it from here
 from videokr.models.tokens import estimate_request_tokens
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -30,24 +31,6 @@ class SendResult:
     error: str | None
     attempts: int
     latency_s: float
-
-
-class Redactor:
-    """Removes secrets from any text before it is stored, logged or printed."""
-
-    def __init__(self, secrets: list[str] | None = None) -> None:
-        self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
-
-    def add(self, secret: str) -> None:
-        if secret and len(secret) >= 4 and secret not in self.secrets:
-            self.secrets.append(secret)
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 def check_completion(text: str) -> dict[str, Any]:
@@ -74,7 +57,8 @@ class Endpoint:
         self.config = config
         self.redact = redact
         api_key = config.api_key()
-        redact.add(api_key)
+        if config.api_key_env:
+            redact.add(api_key)
         limits = config.limits
         self._client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=api_key, max_retries=0, timeout=limits.timeout_s
@@ -103,7 +87,8 @@ class Endpoint:
             try:
                 await self.breaker.wait_closed()
             except CircuitOpenError as exc:
-                return SendResult(False, None, None, f"{self.name}: {exc}", attempt, time.monotonic() - started)
+                return SendResult(False, None, None, self.redact(f"{self.name}: {exc}"), attempt,
+                                  time.monotonic() - started)
             if self._rpm is not None:
                 await self._rpm.acquire(1)
             if self._tpm is not None:
@@ -124,7 +109,7 @@ class Endpoint:
                 except openai.APIStatusError as exc:
                     status = exc.status_code
                     text = _body_text(exc)
-                    error = f"HTTP {status}: {_message(exc)}"
+                    error = f"HTTP {status}: {api_error_message(exc)}"
                     retryable = status in RETRYABLE_STATUS
                     retry_after = parse_retry_after(exc.response.headers)
                 except openai.APITimeoutError:
@@ -159,7 +144,8 @@ def _body_text(exc: Any) -> str | None:
         return None
 
 
-def _message(exc: Any) -> str:
+def api_error_message(exc: Any) -> str:
+    """The provider's own words from an `openai.APIStatusError` (not yet redacted)."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)

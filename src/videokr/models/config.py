@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from videokr.models.secrets import watch_env
+
 # Paper constants (§3.4, Appendix A.4)
 ELIGIBILITY_MAX_ERROR_RATE = 0.03  # a model is eligible for a step iff its audited error rate is <= 3%
 AUDIT_SAMPLE_SIZE = 100  # real inputs sampled per step per model for expert review
@@ -23,6 +25,7 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_MAX_IMAGES = 64
 DEFAULT_BATCH_DISCOUNT = 0.5  # the providers' Batch APIs bill half the list price
+NO_KEY = "not-needed"  # what keyless local servers are sent as a key: not a secret
 
 
 class Price(BaseModel):
@@ -74,10 +77,15 @@ class ModelConfig(BaseModel):
     price: Price = Field(default_factory=Price)
     params: dict[str, object] = Field(default_factory=dict, description="extra body fields sent every time")
 
+    def model_post_init(self, context: object, /) -> None:
+        # Every configured model's key variable is a secret to redact, sent or not.
+        watch_env(self.api_key_env)
+
     def api_key(self) -> str:
         """The key from the environment; a placeholder for keyless local servers."""
         if self.api_key_env is None:
-            return "not-needed"
+            return NO_KEY
+        watch_env(self.api_key_env)  # the name may have been set after the model was built
         key = os.environ.get(self.api_key_env)
         if not key:
             raise MissingKeyError(

@@ -8,39 +8,20 @@ uniformly, never cut from the end, so the whole video stays covered.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-JPEG_QUALITY = 85
+from videokr.dataurl import JPEG_QUALITY, jpeg_data_url
+from videokr.timestamps import format_timestamp
+
+__all__ = ["JPEG_QUALITY", "FrameLike", "frame_parts", "thin_uniformly", "user_message_with_frames"]
 
 
 class FrameLike(Protocol):
     pts_seconds: float
     image: np.ndarray
-
-
-def format_timestamp(seconds: float) -> str:
-    """[MM:SS], or [H:MM:SS] from one hour on; rounded down to the second."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"[{hours}:{minutes:02d}:{secs:02d}]" if hours else f"[{minutes:02d}:{secs:02d}]"
-
-
-def jpeg_data_url(image: np.ndarray, *, quality: int = JPEG_QUALITY) -> str:
-    """An HxWx3 uint8 RGB array as a data:image/jpeg;base64 URL."""
-    from PIL import Image
-
-    array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"a frame must be an HxWx3 uint8 array, got shape {array.shape} dtype {array.dtype}")
-    buffer = io.BytesIO()
-    Image.fromarray(array, "RGB").save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def thin_uniformly(n: int, budget: int) -> list[int]:

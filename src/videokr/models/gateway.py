@@ -5,6 +5,14 @@ or through `ask_structured`). It fingerprints the request, returns a stored repl
 is one, otherwise claims the request in the store (so that no other worker sends it), sends
 it through the model's `Endpoint` (limits, retries, breaker), commits the reply, and only
 then returns it. In dry-run mode it renders and prices the request and sends nothing.
+
+A reply that did not come back says which kind of failure it is (`Reply.failure()`): the
+provider refusing the request (a 4xx about the request: bad request, content policy, too
+large) is a `videokr.errors.Verdict`; a network error, timeout, 408/409/429 or 5xx after the
+retries, and an endpoint that is misconfigured (401/402/403/404/405: key, account, model
+name) are `videokr.errors.Transient` — they say nothing about the item. A reply that came
+back but that the caller cannot use is handed back with `Gateway.mark_invalid`, so that the
+next run asks again instead of replaying it.
 """
 
 from __future__ import annotations
@@ -12,19 +20,29 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from videokr.errors import Transient, Verdict
 from videokr.models.cache import DEFAULT_LEASE_S, CallCache
-from videokr.models.client import Endpoint, Redactor
+from videokr.models.client import RETRYABLE_STATUS, Endpoint, Redactor
 from videokr.models.config import ModelConfig
-from videokr.models.fingerprint import request_fingerprint
+from videokr.models.fingerprint import legacy_request_fingerprint, request_fingerprint
 from videokr.models.tokens import estimate_request_tokens
 from videokr.store import Store
 
 BUSY_POLL_S = 0.05
 BUSY_POLL_MAX_S = 1.0
+# 4xx answers about the endpoint, the account or the key, not about the request: never a verdict on an item
+ENDPOINT_STATUS = frozenset({401, 402, 403, 404, 405})
+REFUSED_CODE = "refused"  # the ledger's code of an item whose request the provider refused
+
+
+def is_refusal(status_code: int | None) -> bool:
+    """Whether an HTTP status is the provider refusing this request (a verdict), not a passing fault."""
+    return (status_code is not None and 400 <= status_code < 500 and status_code not in RETRYABLE_STATUS
+            and status_code not in ENDPOINT_STATUS)
 
 
 @dataclass
@@ -50,6 +68,23 @@ class Reply:
         except (KeyError, IndexError, TypeError, AttributeError):
             return None
 
+    def failure(self) -> Verdict | Transient | None:
+        """What a failed reply means for the item: a verdict (the provider refused it) or transient."""
+        if self.ok or self.dry_run:
+            return None
+        error = self.error or (f"HTTP {self.status_code}" if self.status_code else "request failed")
+        if is_refusal(self.status_code):
+            verdict = Verdict(f"{self.model} refused the request: {error}")
+            verdict.code = REFUSED_CODE
+            return verdict
+        return Transient(f"{self.model}: {error}")
+
+    def raise_for_failure(self) -> None:
+        """Raise `failure()` if the request failed; nothing for a reply or a dry run."""
+        failure = self.failure()
+        if failure is not None:
+            raise failure
+
 
 @dataclass
 class Meter:
@@ -58,6 +93,7 @@ class Meter:
     sent: int = 0
     cached: int = 0
     failed: int = 0
+    invalid: int = 0  # replies handed back as unusable (asked again by the next run)
     dry_run: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -102,6 +138,7 @@ class Gateway:
         self.redact = Redactor()
         self._endpoints: dict[str, Endpoint] = {}
         self._inflight: dict[str, asyncio.Future[Reply]] = {}
+        self._invalid: Counter[str] = Counter()  # without a store: invalid replies seen by this gateway
         self._heartbeat: asyncio.Task[None] | None = None
         self._rng = random.Random(seed)
 
@@ -173,14 +210,14 @@ class Gateway:
         body = {**body, "model": config.model}
         fingerprint = self.fingerprint(model, body, step=step, step_version=step_version, salt=salt)
         if self.dry_run:
-            return self._dry_run(model, config, body, fingerprint, step)
+            return self._dry_run(model, config, body, fingerprint, step, step_version, salt)
         running = self._inflight.get(fingerprint)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._inflight[fingerprint] = future
         try:
-            reply = await self._call_once(model, config, body, fingerprint, step, step_version)
+            reply = await self._call_once(model, config, body, fingerprint, step, step_version, salt)
             future.set_result(reply)
             return reply
         except BaseException as exc:
@@ -204,13 +241,17 @@ class Gateway:
                                step_version=step_version, salt=salt)
 
     async def _call_once(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str,
-                         step_version: str) -> Reply:
+                         step_version: str, salt: str = "") -> Reply:
         if self.cache is None:
             return await self._send(model, config, body, fingerprint, step)
+        legacy = None
+        if self.cache.get(fingerprint) is None:  # perhaps stored under the key of an older version
+            legacy = legacy_request_fingerprint(model=config.model, body=body, step=step, step_version=step_version,
+                                                salt=salt)
         poll = BUSY_POLL_S
         while True:
             claim = self.cache.claim(fingerprint, model=model, step=step, step_version=step_version, body=body,
-                                     take_failed=self.retry_failed)
+                                     take_failed=self.retry_failed, legacy=legacy)
             if claim.state == "done":
                 assert claim.call is not None
                 self.meter.cached += 1
@@ -259,9 +300,26 @@ class Gateway:
         self.meter.failed += 1
         return Reply(fingerprint, model, False, result.status_code, error_body, result.error)
 
-    def _dry_run(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str) -> Reply:
+    def mark_invalid(self, reply: Reply, error: str) -> int:
+        """The caller could not use this reply: the next run asks again; returns the request's invalid count.
+
+        The reply stays in the store for audits (state 'failed', its text and the error kept).
+        """
+        if reply.dry_run or not reply.ok:
+            return 0
+        self.meter.invalid += 1
+        if self.cache is None:
+            self._invalid[reply.fingerprint] += 1
+            return self._invalid[reply.fingerprint]
+        return self.cache.mark_invalid(reply.fingerprint, self.redact(error) or error)
+
+    def _dry_run(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str,
+                 step_version: str = "", salt: str = "") -> Reply:
         if self.cache is not None:
             cached = self.cache.get(fingerprint)
+            if cached is None:  # perhaps stored under the key of an older version
+                cached = self.cache.get(legacy_request_fingerprint(model=config.model, body=body, step=step,
+                                                                   step_version=step_version, salt=salt))
             if cached is not None and cached.state == "done":
                 self.meter.cached += 1
                 return Reply(fingerprint, model, True, cached.status_code, cached.response, None, cached.tokens_in,

@@ -25,6 +25,7 @@ from typing import Any
 
 from videokr.jsonlines import json_objects
 from videokr.models.gateway import Gateway, Reply
+from videokr.models.secrets import redact
 
 RUNNER_STEP = "llm-run"
 RUNNER_STEP_VERSION = "1"
@@ -75,20 +76,36 @@ def line_problem(line: BatchLine) -> str | None:
 
 
 def output_line(custom_id: str, reply: Reply | None, problem: str | None = None) -> dict[str, Any]:
+    """One Batch-format output line; a failure's message and body are redacted (they are the
+    provider's words, and providers echo keys)."""
     if reply is None:
         return {"id": None, "custom_id": custom_id, "response": None,
-                "error": {"code": "invalid_request", "message": problem}}
+                "error": {"code": "invalid_request", "message": redact(problem)}}
     ident = reply.fingerprint[:24]
+    body = reply.body if reply.ok else _redacted_json(reply.body)
     response = None
-    if reply.status_code is not None and (reply.body is not None or reply.ok):
-        response = {"status_code": reply.status_code, "request_id": f"req_{ident}", "body": reply.body}
+    if reply.status_code is not None and (body is not None or reply.ok):
+        response = {"status_code": reply.status_code, "request_id": f"req_{ident}", "body": body}
     error = None
     if not reply.ok:
         code = "dry_run" if reply.dry_run else (
             f"http_{reply.status_code}" if reply.status_code and reply.status_code >= 400 else "request_failed"
         )
-        error = {"code": code, "message": reply.error}
+        error = {"code": code, "message": redact(reply.error)}
     return {"id": f"batch_req_{ident}", "custom_id": custom_id, "response": response, "error": error}
+
+
+def _redacted_json(value: Any) -> Any:
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False)
+    cleaned = redact(text) or text
+    if cleaned == text:
+        return value
+    try:
+        return json.loads(cleaned)
+    except json.JSONDecodeError:
+        return cleaned
 
 
 @dataclass

@@ -1,11 +1,17 @@
-"""Running a model-bound step: the ledger semantics of `run_step`, on asyncio, through the gateway.
+"""Model-bound steps on the one runner: a `ModelStep` asks models through the gateway.
 
-A model step subclasses `ModelStep` and writes `async def process(item, gateway) -> Result`
-(usually one or more `ask_structured` calls). `run_model_step` keeps the guarantees of the
-synchronous runner — skip items whose ledger fingerprint is unchanged, every item ends
-accepted / rejected / quarantined, each batch of outcomes committed in one transaction —
-while many items wait on the provider at once. The model calls themselves are exactly-once
-through the gateway's cache, so an item interrupted half-way replays its finished calls free.
+A model step subclasses `ModelStep` and writes `async def ask(item, gateway) -> Result`
+(usually one or more `ask_structured` calls). What it raises decides the outcome: a
+`videokr.errors.Verdict` rejects the item (the message is the reason; a rerun does not ask
+again unless the item or the step's configuration changes), a `videokr.errors.Transient` —
+and any other exception, so that a bug never becomes a verdict — quarantines it for the next
+run. An exception's `detail` (a dict) and a verdict's `code` are kept in the ledger.
+
+The runner drives it like any step, on the asyncio executor's sliding window (no batch
+barrier: the slowest request never idles the other slots). The gateway is opened once per
+run in `asetup` from the workspace's `models:` section (or handed in by the caller), and the
+model calls are exactly-once through its cache, so an item interrupted half-way replays its
+finished calls free.
 
 With a dry-run gateway the step renders and prices every request and nothing reaches the
 ledger: the returned report and `gateway.meter` say what a real run would cost.
@@ -13,74 +19,69 @@ ledger: the returned report and `gateway.meter` say what a real run would cost.
 
 from __future__ import annotations
 
-import asyncio
-import traceback
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any, Generic
 
 from videokr.models.gateway import Gateway
-from videokr.pipeline.step import Item, Result, Step, StepReport, _commit, already_done
-from videokr.store import Store
+from videokr.pipeline.runner import StepReport, arun_step
+from videokr.pipeline.step import Item, Resources, Result, Step
 
 
 class ModelStep(Step[Item], Generic[Item]):
-    """A step whose work is model calls. `process` is async and gets the gateway."""
+    """A step whose work is model calls through the gateway."""
+
+    resources = Resources(kind="model")
+    gateway: Gateway | None = None
 
     @abstractmethod
-    async def aprocess(self, item: Item, gateway: Gateway) -> Result: ...
+    async def ask(self, item: Item, gateway: Gateway) -> Result: ...
 
-    def process(self, item: Item) -> Result:  # pragma: no cover - the async runner calls aprocess
-        raise TypeError(f"{self.name} is a model step; run it with run_model_step")
+    async def aprocess(self, item: Item) -> Result:
+        assert self.gateway is not None, "asetup opens the gateway"
+        return await self.ask(item, self.gateway)
+
+    async def asetup(self) -> None:
+        if self.gateway is not None:  # handed in by the caller, who closes it
+            self._owned = None
+            return
+        models = self.context.settings.get("models")
+        if models is None:
+            raise RuntimeError(f"step {self.name} needs the workspace's `models:` section")
+        self._owned = Gateway(models, self.context.store, dry_run=bool(self.context.settings.get("dry_run")))
+        self.gateway = await self._owned.__aenter__()
+
+    async def ateardown(self) -> None:
+        owned = getattr(self, "_owned", None)
+        if owned is not None:
+            self.meter = owned.meter
+            await owned.aclose()
+            self.gateway = None
+            self._owned = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("gateway", None)
+        state.pop("_owned", None)
+        return state
 
 
 async def run_model_step(
-    store: Store,
+    store: Any,
     step: ModelStep[Any],
     items: Iterable[Any],
     gateway: Gateway,
     *,
     concurrency: int = 64,
-    batch_size: int = 200,
     retry_quarantined: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    **_ignored: Any,
 ) -> StepReport:
-    report = StepReport(step.name)
-    done = store.ledger_index(step.name)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(item: Any) -> tuple[str, str, Result] | None:
-        item_id = step.item_id(item)
-        fingerprint = step.fingerprint(item)
-        if already_done(done, item_id, fingerprint, retry_quarantined):
-            report.skipped += 1
-            return None
-        async with semaphore:
-            try:
-                result = await step.aprocess(item, gateway)
-            except Exception as exc:  # one item's failure must not stop the others
-                result = Result.quarantine(f"{type(exc).__name__}: {exc}",
-                                           detail={"traceback": traceback.format_exc(limit=5)})
-        return item_id, fingerprint, result
-
-    batch: list[Any] = []
-
-    async def flush() -> None:
-        results = await asyncio.gather(*(one(item) for item in batch))
-        report.seen += len(batch)
-        pending = [r for r in results if r is not None]
-        if gateway.dry_run:
-            report.counts["dry_run"] = report.counts.get("dry_run", 0) + len(pending)
-        else:
-            _commit(store, step, pending, report)
-        if on_progress is not None:
-            on_progress(len(batch))
-        batch.clear()
-
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size:
-            await flush()
-    if batch:
-        await flush()
-    return report
+    """Run a model step over `items` with a gateway the caller opened (inside its event loop)."""
+    step.gateway = gateway
+    try:
+        return await arun_step(store, step, items=items, concurrency=concurrency, retire=False,
+                               retry_quarantined=retry_quarantined, on_progress=on_progress,
+                               commit=not gateway.dry_run)
+    finally:
+        step.gateway = None

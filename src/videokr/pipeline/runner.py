@@ -45,6 +45,7 @@ class StepReport:
     left: int = 0  # pending items not started because of --limit
     dry_run: bool = False
     executor: str = "local"
+    cost: dict[str, Any] | None = None  # a model step's dry run: requests, tokens and USD it would spend
 
     @property
     def processed(self) -> int:
@@ -148,6 +149,8 @@ def run_step(
     report = plan.report
     if dry_run:
         report.left, report.retired = len(plan.pending), len(plan.gone)
+        if step.resources.kind == "model" and step.scope == "item" and plan.pending:
+            _price(step, plan.pending, report)
         return report
     if plan.gone:
         report.retired = store.retire(step.name, plan.gone)
@@ -186,17 +189,27 @@ async def arun_step(
     on_progress: Callable[[int], None] | None = None,
     commit_every: int = DEFAULT_COMMIT_EVERY,
     commit_seconds: float = DEFAULT_COMMIT_SECONDS,
+    commit: bool = True,
 ) -> StepReport:
-    """`run_step` from inside a running event loop (a model step whose gateway the caller opened)."""
+    """`run_step` from inside a running event loop (a model step whose gateway the caller opened).
+
+    With `commit=False` (a dry run that renders and prices requests) items are processed and
+    counted under `dry_run`, and nothing reaches the ledger."""
     from videokr.pipeline.executors import AsyncExecutor
 
     if step.scope != "item":
         raise ValueError(f"step {step.name} is global; run it with run_step")
-    plan = _plan(store, step, items, limit, False, retry_quarantined, retire)
+    plan = _plan(store, step, items, limit, not commit, retry_quarantined, retire)
     report = plan.report
+    report.executor = "async"
+    if not commit:
+        async for _ in AsyncExecutor(concurrency or step.config.concurrency).amap(step, plan.pending):
+            report.counts["dry_run"] = report.counts.get("dry_run", 0) + 1
+            if on_progress is not None:
+                on_progress(1)
+        return report
     if plan.gone:
         report.retired = store.retire(step.name, plan.gone)
-    report.executor = "async"
     committer = _Committer(store, step, report, commit_every, commit_seconds, on_progress)
     try:
         async for finished in AsyncExecutor(concurrency or step.config.concurrency).amap(step, plan.pending):
@@ -204,6 +217,22 @@ async def arun_step(
     finally:
         committer.flush()
     return report
+
+
+def _price(step: Step[Any], pending: list[tuple[str, str, Any]], report: StepReport) -> None:
+    """Render and price a model step's pending requests with a dry-run gateway; nothing is sent or stored."""
+    from videokr.pipeline.executors import AsyncExecutor
+
+    step.context.settings = {**step.context.settings, "dry_run": True}
+    try:
+        for _ in AsyncExecutor(step.config.concurrency).map(step, pending):
+            pass
+    finally:
+        step.context.settings = {k: v for k, v in step.context.settings.items() if k != "dry_run"}
+    meter = getattr(step, "meter", None)
+    if meter is not None:
+        report.cost = {"requests": meter.dry_run, "tokens_in": meter.tokens_in, "tokens_out": meter.tokens_out,
+                       "usd": round(meter.cost_usd, 4)}
 
 
 def pending_count(store: Store, step: Step[Any]) -> tuple[int, int]:

@@ -13,9 +13,7 @@ offset is acceptable (safety checks, single-frame probes).
 
 from __future__ import annotations
 
-import base64
 import bisect
-import io
 import math
 import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +24,9 @@ from typing import Literal
 
 import numpy as np
 
+from videokr.dataurl import jpeg_bytes
+# format_timestamp lives in videokr.timestamps; re-exported here because `videokr video frames` imports it from here
+from videokr.timestamps import format_timestamp  # noqa: F401
 from videokr.video.probe import VideoError, VideoInfo, configure_decoder, open_video, probe
 
 Mode = Literal["exact", "keyframe"]
@@ -474,23 +475,6 @@ def sample_videos(
 # -- handing frames to models --------------------------------------------------------------
 
 
-def format_timestamp(seconds: float) -> str:
-    """[MM:SS] (or [H:MM:SS] past an hour), the form frame timestamps take in prompts."""
-    total = int(math.floor(max(0.0, seconds) + 1e-6))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"[{hours}:{minutes:02d}:{secs:02d}]" if hours else f"[{minutes:02d}:{secs:02d}]"
-
-
 def to_jpeg_bytes(frame: Frame | np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
-    from PIL import Image
-
-    image = frame.image if isinstance(frame, Frame) else frame
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def to_jpeg_data_url(frame: Frame | np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> str:
-    """A data URL for an OpenAI-style image_url content part."""
-    return "data:image/jpeg;base64," + base64.b64encode(to_jpeg_bytes(frame, quality)).decode("ascii")
+    """A frame as JPEG bytes (for data URLs: `videokr.dataurl.jpeg_data_url`)."""
+    return jpeg_bytes(frame.image if isinstance(frame, Frame) else frame, quality=quality)

@@ -283,7 +283,7 @@ class DecodingEngine:
     ``rows`` requests decode together; when one finishes, the next waiting request is
     prefilled into its row. ``cuda_graph`` defaults to on for CUDA models. ``batch_vision``
     makes the model's vision tower attend all frame groups in one call
-    (:mod:`videokr.evaluate.vision_attention`; it patches the model instance).
+    (:mod:`videokr.inference.vision_attention`; it patches the model instance).
     """
 
     def __init__(self, model: Any, *, rows: int = 32, cuda_graph: bool | None = None,
@@ -294,7 +294,7 @@ class DecodingEngine:
         self.rows = rows
         self.attention = attention
         if batch_vision:
-            from videokr.evaluate.vision_attention import batch_vision_attention
+            from videokr.inference.vision_attention import batch_vision_attention
 
             batch_vision_attention(model)
         if compile_prefill:
