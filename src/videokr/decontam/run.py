@@ -52,18 +52,16 @@ def videos_in_dir(directory: str | Path) -> list[VideoRef]:
 
 def videos_in_manifest(path: str | Path) -> list[VideoRef]:
     """JSONL with `path` (or `video_path`), optional `id` and `youtube_id`; paths relative to the file."""
+    from videokr.jsonlines import json_objects
+
     path = Path(path)
     refs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            video = data.get("path") or data.get("video_path")
-            if not video:
-                raise ValueError("no 'path' or 'video_path'")
-        except (ValueError, AttributeError) as exc:
-            raise ValueError(f"{path}:{n}: {exc}") from None
+    for n, data, problem in json_objects(path):
+        if problem is None and data is not None and not (data.get("path") or data.get("video_path")):
+            problem = "no 'path' or 'video_path'"
+        if problem is not None or data is None:
+            raise ValueError(f"{path}:{n}: {problem}")
+        video = str(data.get("path") or data.get("video_path"))
         full = Path(video) if Path(video).is_absolute() else path.parent / video
         refs.append(VideoRef(str(data.get("id") or video), str(full), data.get("youtube_id")))
     return refs

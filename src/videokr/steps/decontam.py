@@ -1,6 +1,7 @@
 """§3.4 / Appendix A.5 as a step: training videos that match a benchmark video leave the corpus.
 
-The training side is every video a live example refers to; the benchmark side every video a
+The training side is every video a live example refers to (and, when `probe` is in the
+recipe, that the probe could read); the benchmark side every video a
 live benchmark item refers to, plus the directories or manifests in `bench:`. A flagged
 training video is rejected with the match as detail, and since the split only takes
 examples whose video this step cleared, its examples leave every set and every export.
@@ -97,8 +98,10 @@ class DecontamStep(Step[Video]):
             for e in store.ledger_entries(RESTORE_STEP, Outcome.ACCEPTED)
             if e.fingerprint == self._bench_fp
         }
+        # a video the probe could not read (missing, truncated) is in no set: it is not checked either
+        probed = {p.id for p in store.live_outputs("probe", "video_probe")} if "probe" in self.context.recipe else None
         for video in store.live_outputs(self.after, "video"):
-            if video.id in train_ids:
+            if video.id in train_ids and (probed is None or video.id in probed):
                 yield video  # type: ignore[misc]
 
     def item_fingerprint(self, item: Video) -> str:
