@@ -2,10 +2,18 @@
 
     python benchmarks/bench_pipeline.py overhead [N]      # empty step, N items (default 100,000)
     python benchmarks/bench_pipeline.py ray [VIDEOS]      # probe step: Ray executor vs the process pool
+    python benchmarks/bench_pipeline.py model [N]         # a model step on the runner vs the gateway alone
 
 overhead: `run_step` of a step that returns one small record per item (ledger + lineage +
 record per item, committed in groups), against the loop a user would write by hand: call the
 function, INSERT the record and an outcome row, commit every 500 — same SQLite file settings.
+
+model: a model-bound step (one chat request per item) run by `run_step` on the async
+executor, with the store (cache, ledger, lineage), against the gateway alone with the same
+store and concurrency (`asyncio.gather` of `gateway.call`: today's path of `videokr llm run`),
+both against a zero-latency loopback server in its own process; then the same step against a
+server that answers after 1 s, at concurrency 64, against the ideal requests × latency /
+concurrency (a window with no idle slot).
 
 ray: the `probe` step (decode the container, hash the file) over real videos made with PyAV,
 with `executor: ray` on a local Ray instance against `executor: process` with as many workers.
@@ -19,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from videokr.pipeline.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from videokr.pipeline.runner import run_step
@@ -83,25 +92,36 @@ def overhead(n: int) -> None:
     }))
 
 
+class HashFrames(Step[Any]):
+    """A video-bound step: decode every frame at 1 fps and pHash it (the work of decontamination)."""
+
+    name = "hash_frames"
+
+    def process(self, item: Any) -> Result:
+        from videokr.video.phash import hash_video
+
+        _, hashes = hash_video(item.path, fps=1.0)
+        return Result.accept(detail={"frames": len(hashes)})
+
+
 def ray_vs_pool(videos: int) -> None:
     import ray
 
     from videokr.records import Video
-    from videokr.steps.probe import ProbeStep
     from videokr.video.synth import scene_frames, write_video
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         items = []
         for i in range(videos):
-            path = write_video(root / f"v{i}.mp4", scene_frames(i, 60, fps=10, width=320, height=180), fps=10, gop=50)
+            path = write_video(root / f"v{i}.mp4", scene_frames(i, 60, fps=25, width=480, height=270), fps=25, gop=125)
             items.append(Video(id=f"v{i}", path=str(path)))
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         timings = {}
         for name, executor in (("process", ProcessExecutor(2)), ("ray", RayExecutor(workers=2)),
                                ("process_again", ProcessExecutor(2)), ("ray_again", RayExecutor(workers=2))):
             store = Store(root / f"{name}.sqlite")
-            step = ProbeStep(context=StepContext(root=root))
+            step = HashFrames(context=StepContext(root=root))
             start = time.perf_counter()
             report = run_step(store, step, items=items, executor=executor)
             timings[name] = time.perf_counter() - start
@@ -109,8 +129,98 @@ def ray_vs_pool(videos: int) -> None:
         ray.shutdown()
     pool = min(timings["process"], timings["process_again"])
     on_ray = min(timings["ray"], timings["ray_again"])
-    print(json.dumps({"videos": videos, "process_pool_s": round(pool, 2), "ray_s": round(on_ray, 2),
+    print(json.dumps({"videos": videos, "step": "1 fps decode + pHash of 60 s 480x270 H.264",
+                      "process_pool_s": round(pool, 2), "ray_s": round(on_ray, 2),
                       "ray_overhead": f"{on_ray / pool - 1:+.1%}", "all_s": {k: round(v, 2) for k, v in timings.items()}}))
+
+
+def _server(latency: float) -> tuple[object, str]:
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "videokr.testing.openai_server", "--port", str(port), "--no-events"]
+    if latency:
+        args += ["--latency", str(latency)]
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()
+    return server, f"http://127.0.0.1:{port}/v1"
+
+
+def model_throughput(n: int) -> None:
+    import asyncio
+
+    from videokr.models.config import Limits, ModelConfig
+    from videokr.models.gateway import Gateway
+    from videokr.models.step import ModelStep
+    from videokr.pipeline.executors import AsyncExecutor
+
+    class Ask(ModelStep[int]):
+        name = "ask"
+
+        def inputs(self, store: Store):  # noqa: ANN202
+            return range(self.n)
+
+        def item_id(self, item: int) -> str:
+            return str(item)
+
+        def item_fingerprint(self, item: int) -> str:
+            return f"{self.tag}{item}"
+
+        async def ask(self, item: int, gateway: Gateway) -> Result:
+            body = {"model": "bench", "messages": [{"role": "user", "content": f"{self.tag} question {item}"}],
+                    "max_tokens": 8}
+            reply = await gateway.call("m", body, step=self.name)
+            return Result.accept(detail={"chars": len(reply.content or "")})
+
+    def step(tag: str, count: int, models: dict, store: Store) -> Ask:
+        made = Ask(context=StepContext(settings={"models": models}, store=store))
+        made.n, made.tag = count, tag  # type: ignore[attr-defined]
+        return made
+
+    async def gateway_alone(models: dict, store: Store, count: int) -> float:
+        async with Gateway(models, store) as gateway:
+            start = time.perf_counter()
+            await asyncio.gather(*(gateway.call("m", {"model": "bench", "messages": [
+                {"role": "user", "content": f"gateway question {i}"}], "max_tokens": 8}, step="bench")
+                for i in range(count)))
+            return time.perf_counter() - start
+
+    results: dict[str, object] = {"requests": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = _server(0.0)
+        try:
+            models = {"m": ModelConfig(base_url=url, model="bench", limits=Limits(concurrency=64))}
+            asyncio.run(gateway_alone(models, Store(Path(tmp) / "warm.sqlite"), 500))
+            alone = asyncio.run(gateway_alone(models, Store(Path(tmp) / "g.sqlite"), n))
+            store = Store(Path(tmp) / "r.sqlite")
+            start = time.perf_counter()
+            report = run_step(store, step("runner", n, models, store), executor=AsyncExecutor(64))
+            ours = time.perf_counter() - start
+            assert report.counts["accepted"] == n, report.counts
+        finally:
+            server.terminate()
+            server.wait()
+        results.update(gateway_alone_req_s=round(n / alone), runner_req_s=round(n / ours),
+                       ratio_runner_vs_gateway=round(alone / ours, 2))
+        server, url = _server(1.0)
+        try:
+            slow = 640
+            models = {"m": ModelConfig(base_url=url, model="bench", limits=Limits(concurrency=64))}
+            store = Store(Path(tmp) / "slow.sqlite")
+            start = time.perf_counter()
+            report = run_step(store, step("slow", slow, models, store), executor=AsyncExecutor(64))
+            wall = time.perf_counter() - start
+            assert report.counts["accepted"] == slow, report.counts
+        finally:
+            server.terminate()
+            server.wait()
+        ideal = slow * 1.0 / 64
+        results.update(latency_1s_requests=slow, latency_1s_wall_s=round(wall, 2), ideal_s=ideal,
+                       wall_over_ideal=f"{wall / ideal - 1:+.1%}")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
@@ -119,5 +229,7 @@ if __name__ == "__main__":
         overhead(int(sys.argv[2]) if len(sys.argv) > 2 else 100_000)
     elif what == "ray":
         ray_vs_pool(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    elif what == "model":
+        model_throughput(int(sys.argv[2]) if len(sys.argv) > 2 else 5000)
     else:
-        raise SystemExit(f"unknown benchmark {what!r}: overhead | ray")
+        raise SystemExit(f"unknown benchmark {what!r}: overhead | ray | model")

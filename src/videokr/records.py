@@ -8,13 +8,14 @@ wrong score three steps later.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from videokr.hashing import digest_parts
 
 OPTION_LETTERS = "ABCDEFGHIJ"
 MIN_OPTIONS = 2
@@ -57,8 +58,7 @@ def utcnow() -> str:
 
 def content_id(*parts: str, prefix: str = "", length: int = 16) -> str:
     """A stable id derived from content, for items that arrive without one."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:length]
-    return f"{prefix}{digest}"
+    return f"{prefix}{digest_parts(*parts, length=length)}"
 
 
 class Record(BaseModel):

@@ -14,7 +14,6 @@ Other modules (the model-call cache, the hash cache) add tables of their own wit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from videokr.hashing import digest
 from videokr.records import Outcome, Record, record_from_json, utcnow
 
 SCHEMA_VERSION = 2
@@ -69,7 +69,7 @@ CREATE INDEX IF NOT EXISTS outputs_by_step ON outputs (step, kind, record_id);
 
 
 def digest_of(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return digest(text)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Model verbs: `videokr llm run|batch`, `videokr cost`, `videokr models list|status|audit`."""
+"""Model verbs: `videokr models run|batch|list|status|audit` and `videokr cost` (`llm run|batch`: old spelling)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ audit_app = typer.Typer(help="Expert audits that decide which model may serve wh
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(llm_app, name="llm")
+    # `videokr models run|batch|list|status|audit`: one group for the model door; `llm` stays as a hidden alias
+    for command in llm_app.registered_commands:
+        models_app.registered_commands.append(command)
+    app.add_typer(llm_app, name="llm", hidden=True)
     app.add_typer(models_app, name="models")
     models_app.add_typer(audit_app, name="audit")
     app.command("cost")(cost)

@@ -9,11 +9,11 @@ call, leaves the item unscored with the reason — it is not counted wrong.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, MutableMapping, Sequence
 
+from videokr.hashing import digest
 from videokr.scoring.extract import option_texts
 from videokr.scoring.judge_prompts import (
     JUDGE_DEFAULT_MODEL,
@@ -92,7 +92,7 @@ class Judge:
 
     def fingerprint(self, prompt: str) -> str:
         key = json.dumps([self.model, self.temperature, self.max_tokens, prompt], ensure_ascii=False)
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return digest(key, length=64)
 
     def judge(
         self, question: str, options: Sequence[str] | dict | None, answer: str, output: str, problem_type: str
