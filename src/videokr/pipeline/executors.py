@@ -22,6 +22,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import traceback
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -201,16 +202,16 @@ class ProcessExecutor(Executor):
 
 # -- Ray --------------------------------------------------------------------------------------
 
-_RAY_STEPS: dict[str, Step[Any]] = {}
+_RAY_STEPS: dict[str, tuple[str, Step[Any]]] = {}  # step name -> (run key, the set-up step)
 
 
 def _ray_run(step_key: str, step: Step[Any], item: Any) -> Result:
-    """In a Ray worker: set the step up once per worker process, then process the item."""
-    ready = _RAY_STEPS.get(step_key)
-    if ready is None:
+    """In a Ray worker: set the step up once per worker process and run, then process the item."""
+    held = _RAY_STEPS.get(step.name)
+    if held is None or held[0] != step_key:
         step.setup()
-        _RAY_STEPS[step_key] = ready = step
-    return run_one(ready, item)
+        held = _RAY_STEPS[step.name] = (step_key, step)
+    return run_one(held[1], item)
 
 
 class RayExecutor(Executor):
@@ -235,7 +236,7 @@ class RayExecutor(Executor):
         window = self.window or (self.workers or cpus) * 4
         remote = ray.remote(num_cpus=step.resources.cpus, max_retries=0)(_ray_run)
         step_ref = ray.put(step)
-        key = f"{step.name}:{step._config_digest}"  # noqa: SLF001 - the step's identity for the worker cache
+        key = f"{step.name}:{uuid.uuid4().hex}"  # one set-up per worker process and run of the step
         source = iter(items)
         running: dict[Any, tuple[str, str]] = {}
         exhausted = False
