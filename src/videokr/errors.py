@@ -5,6 +5,10 @@ keeps returning invalid output, a 400 from the provider). The runner records the
 rejected with the message as its reason, and a rerun does not ask again unless the item or the
 step's configuration changes.
 
+A *stop* ends the whole step: the provider is down, a daily quota is spent. Items already
+finished are committed, the item that raised it and the rest stay pending for the next run,
+and the command says why.
+
 A *transient* failure says nothing about the item (a timeout, a 429 or 5xx after the retries, a
 worker that died). The runner quarantines the item with the message, and the next run retries
 it. Any other exception a step raises is treated as transient: a bug must not turn into a
@@ -26,3 +30,7 @@ class Verdict(Exception):
 
 class Transient(Exception):
     """Raise from a step (or the model door) for a failure the next run should retry."""
+
+
+class Stop(Exception):
+    """Raise from a step when no further item can succeed now; the run stops cleanly and resumes later."""

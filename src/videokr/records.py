@@ -168,6 +168,27 @@ class SplitAssignment(Record):
     video_id: str
 
 
+class EvalSample(Record):
+    """One generated answer of an evaluation: label × settings × benchmark × item × frame budget × run."""
+
+    kind: Literal["eval_sample"] = "eval_sample"
+    id: str
+    label: str = Field(description="the name results are stored and reported under")
+    settings_fp: str = Field(description="fingerprint of every setting that can change the output")
+    settings: dict[str, Any]
+    benchmark: str
+    item_id: str
+    frames: int
+    run: int
+    prompt_sha: str
+    output: str
+    pred: str | None = None
+    correct: bool | None = None
+    scored_by: str | None = None
+    item: dict[str, Any] = Field(default_factory=dict, description="the benchmark item's fields reports group by")
+    created: str | None = None
+
+
 class Verdict(BaseModel):
     """One step's judgement of an example, kept so every decision can be traced."""
 
@@ -277,7 +298,7 @@ class EvalItem(_QuestionFields):
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
     for cls in (KnowledgePoint, Scenario, SearchKeyword, Video, VideoProbe, Example, EvalItem, DecontamCheck,
-                SplitAssignment)
+                SplitAssignment, EvalSample)
 }
 
 

@@ -221,11 +221,11 @@ class Store:
             return counts
         now = utcnow()
         with self.transaction() as conn:
-            for kind, id_, data, digest in rows:
+            for kind, id_, data, data_digest in rows:
                 old = conn.execute("SELECT digest FROM items WHERE kind=? AND id=?", (kind, id_)).fetchone()
                 if old is None:
                     counts.inserted += 1
-                elif old[0] == digest:
+                elif old[0] == data_digest:
                     counts.unchanged += 1
                     continue
                 else:
@@ -234,7 +234,7 @@ class Store:
                     "INSERT INTO items (kind, id, data, digest, updated_at) VALUES (?,?,?,?,?) "
                     "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, digest=excluded.digest, "
                     "updated_at=excluded.updated_at",
-                    (kind, id_, data, digest, now),
+                    (kind, id_, data, data_digest, now),
                 )
         return counts
 

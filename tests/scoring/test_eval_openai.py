@@ -115,7 +115,7 @@ def test_interrupted_eval_resumes(tmp_path: Path, loopback) -> None:
 
 
 def test_runs_of_an_item_decode_its_frames_once(tmp_path: Path, loopback, monkeypatch) -> None:
-    import videokr.evaluate.runner as runner
+    import videokr.evaluate.frames as runner
 
     paths = make_benchmarks(tmp_path)
     CliRunner().invoke(app, ["init", str(tmp_path / "ws")])

@@ -83,7 +83,8 @@ def test_the_api_key_is_not_a_setting(setup, loopback, monkeypatch) -> None:  # 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-second-secret-key")
     again = _eval(ws, paths, server.base_url)
     assert "0 samples generated, 2 already stored" in _said(again) and len(server.requests) == 2
-    stored = " ".join(row[0] for row in Store(ws / "videokr.sqlite").execute("SELECT settings FROM eval_outputs"))
+    stored = " ".join(row[0] for row in Store(ws / "videokr.sqlite").execute(
+        "SELECT data FROM items WHERE kind='eval_sample'"))
     assert "secret" not in stored and "served" in stored and server.base_url.rstrip("/") in stored
 
 

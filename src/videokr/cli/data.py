@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import typer
 
 from videokr.cli.common import fail, require, workspace
-from videokr.progress import console, progress_bar
+from videokr.progress import console
 from videokr.workspace import Workspace, WorkspaceError  # noqa: F401
 
 

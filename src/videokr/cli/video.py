@@ -148,7 +148,7 @@ def decontam(
     imported benchmark items plus --bench; flagged training videos leave the split and every
     export. Exits 1 when the check is incomplete (a video could not be read)."""
     from videokr.decontam.settings import SETTINGS
-    from videokr.workspace import CONFIG_NAME, Workspace
+    from videokr.workspace import CONFIG_NAME
 
     if settings_name is not None and settings_name not in SETTINGS:
         fail(f"--settings must be one of {', '.join(SETTINGS)}, not {settings_name!r}")
@@ -180,7 +180,6 @@ def decontam(
     bring_up_to_date(ws, "decontam")
     with progress_bar("decontaminate", None):
         report = run_step(ws.store, step)
-    c = report.counts
     entries = ws.store.ledger_entries(step.name)
     flagged = [e for e in entries if e.outcome.value == "rejected"]
     console.print(f"{report.seen} training videos — {len(flagged)} flagged, "

@@ -5,6 +5,9 @@ Every executor has one job: take (item id, fingerprint, item) triples and yield
 touches the store — only the runner (the driver) writes it — so a step runs unchanged on
 any of them, and a worker killed mid-item costs that item a quarantine, never a corrupt store.
 
+A step that raises `errors.Stop` ends the run: the executor lets it through, the runner commits
+what finished and re-raises it.
+
 - `local`: one item after another in this process (global steps, cheap steps, debugging).
 - `process`: a pool of worker processes with a sliding window (video decoding, hashing).
   A worker that dies quarantines the items it held and the pool is replaced.
@@ -27,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from videokr.errors import Transient, Verdict
+from videokr.errors import Stop, Transient, Verdict
 from videokr.pipeline.step import ExecutorName, Result, Step
 
 Triple = tuple[str, str, Any]
@@ -38,6 +41,8 @@ def run_one(step: Step[Any], item: Any) -> Result:
     """`step.process(item)` with failures turned into outcomes: Verdict → rejected, the rest → quarantined."""
     try:
         return step.process(item)
+    except Stop:
+        raise
     except Exception as exc:  # one item's failure must not stop the others
         return failure_result(exc)
 
@@ -45,6 +50,8 @@ def run_one(step: Step[Any], item: Any) -> Result:
 async def arun_one(step: Step[Any], item: Any) -> Result:
     try:
         return await step.aprocess(item)
+    except Stop:
+        raise
     except Exception as exc:  # one item's failure must not stop the others
         return failure_result(exc)
 
@@ -71,11 +78,35 @@ class Executor(ABC):
         """Process every item; yield each result as it is ready."""
 
 
+def run_batch(step: Step[Any], batch: list[Triple]) -> list[Done]:
+    """`step.process_batch` over a batch; a failure of the whole batch is every item's outcome."""
+    try:
+        results = list(step.process_batch([item for _, _, item in batch]))
+        if len(results) != len(batch):
+            raise RuntimeError(f"step {step.name} returned {len(results)} results for {len(batch)} items")
+    except Stop:
+        raise
+    except Exception as exc:  # the batch failed together; its items are retried by the next run
+        failed = failure_result(exc)
+        results = [failed] * len(batch)
+    return [(item_id, fingerprint, result) for (item_id, fingerprint, _), result in zip(batch, results)]
+
+
 class LocalExecutor(Executor):
     name = "local"
 
     def map(self, step: Step[Any], items: Iterable[Triple]) -> Iterator[Done]:
         step.setup()
+        if step.is_batched:
+            batch: list[Triple] = []
+            for triple in items:
+                batch.append(triple)
+                if len(batch) >= step.batch_size:
+                    yield from run_batch(step, batch)
+                    batch = []
+            if batch:
+                yield from run_batch(step, batch)
+            return
         for item_id, fingerprint, item in items:
             yield item_id, fingerprint, run_one(step, item)
 

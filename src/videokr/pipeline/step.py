@@ -13,7 +13,8 @@ A step is a small class. It says
 - its `scope`: `item` (each item on its own: import, probe, a model call) or `global` (the
   result of one item depends on all of them: decontamination, the split, an export),
 - and what it does: `process(item) -> Result` (sync), `aprocess(item) -> Result` (async,
-  for model-bound steps), or `process_all(items)` for a global step.
+  for model-bound steps), `process_batch(items)` (items that run better together, as a GPU
+  model's batch; `batch_size` in its config), or `process_all(items)` for a global step.
 
 The step never writes the store. It returns `Result`s; the runner commits each item's
 outcome and records together, links the records to the item (lineage) and supersedes what
@@ -161,6 +162,19 @@ class Step(ABC, Generic[Item]):
 
     async def aprocess(self, item: Item) -> Result:
         return self.process(item)
+
+    def process_batch(self, items: Sequence[Item]) -> Sequence[Result]:
+        """Several items at once, one result each in order (a GPU model batches them); see `batch_size`."""
+        return [self.process(item) for item in items]
+
+    @property
+    def batch_size(self) -> int:
+        """Items handed to `process_batch` at once (1 unless the step defines `process_batch`)."""
+        return int(getattr(self.config, "batch_size", 1) or 1) if self.is_batched else 1
+
+    @property
+    def is_batched(self) -> bool:
+        return type(self).process_batch is not Step.process_batch
 
     def process_all(self, items: Sequence[Item]) -> Iterable[tuple[Item, Result]]:
         """A global step's work: every item's result, computed together."""
