@@ -359,23 +359,107 @@ class Store:
         """
         committed: list[ItemOutcome] = []
         now = utcnow()
+        serialized: dict[tuple[str, str], tuple[str, str]] = {}
+        for res in results:
+            if res.outcome is Outcome.ACCEPTED:
+                for record in res.records:
+                    data = record.to_json()
+                    serialized[(record.kind, record.id)] = (data, digest_of(data))
         with self.transaction() as conn:
+            had = self._outputs_of_items(conn, step, [r.item_id for r in results])
+            stored = self._digests(conn, list(serialized))
+            in_batch: dict[tuple[str, str], tuple[str, str]] = {}  # record -> (digest, item) written by this batch
+            item_rows: list[tuple[str, str, str, str, str]] = []
+            output_rows: list[tuple[str, str, str, str]] = []
             for res in results:
-                kept = self._supersede(conn, step, res.item_id, res.records if res.outcome is Outcome.ACCEPTED else ())
+                keep: set[tuple[str, str]] = set()
                 if res.outcome is Outcome.ACCEPTED:
-                    conflict = self._conflict(conn, step, res.item_id, res.records)
+                    keep = {(r.kind, r.id) for r in res.records}
+                    conflict = self._first_conflict(conn, step, res, serialized, stored, in_batch)
                     if conflict is not None:
-                        for kind, rid in kept:
-                            self._drop_if_orphan(conn, kind, rid)
+                        keep = set()
                         res = ItemOutcome(res.item_id, res.fingerprint, Outcome.REJECTED, (), conflict, "conflict",
                                           res.detail)
-                    else:
-                        self._write_outputs(conn, step, res.item_id, res.records, now)
+                gone = [key for key in had.get(res.item_id, ()) if key not in keep]
+                for kind, rid in gone:
+                    conn.execute("DELETE FROM outputs WHERE step=? AND item_id=? AND kind=? AND record_id=?",
+                                 (step, res.item_id, kind, rid))
+                    if (kind, rid) not in in_batch:
+                        self._drop_if_orphan(conn, kind, rid)
+                if res.outcome is Outcome.ACCEPTED:
+                    for record in res.records:
+                        key = (record.kind, record.id)
+                        data, data_digest = serialized[key]
+                        in_batch[key] = (data_digest, res.item_id)
+                        item_rows.append((record.kind, record.id, data, data_digest, now))
+                        output_rows.append((step, res.item_id, record.kind, record.id))
                 committed.append(res)
+            conn.executemany(
+                "INSERT INTO items (kind, id, data, digest, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, digest=excluded.digest, "
+                "updated_at=excluded.updated_at WHERE items.digest != excluded.digest",
+                item_rows,
+            )
+            conn.executemany("INSERT OR IGNORE INTO outputs (step, item_id, kind, record_id) VALUES (?,?,?,?)",
+                             output_rows)
             self._ledger_rows(
                 step, version, ((r.item_id, r.fingerprint, r.outcome, r.reason, r.code, r.detail) for r in committed)
             )
         return committed
+
+    @staticmethod
+    def _outputs_of_items(conn: sqlite3.Connection, step: str, item_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        found: dict[str, list[tuple[str, str]]] = {}
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT item_id, kind, record_id FROM outputs WHERE step=? AND item_id IN ({','.join('?' * len(chunk))})",
+                (step, *chunk),
+            )
+            for item_id, kind, rid in rows:
+                found.setdefault(item_id, []).append((kind, rid))
+        return found
+
+    @staticmethod
+    def _digests(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        by_kind: dict[str, list[str]] = {}
+        for kind, id_ in keys:
+            by_kind.setdefault(kind, []).append(id_)
+        found: dict[tuple[str, str], str] = {}
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT id, digest FROM items WHERE kind=? AND id IN ({','.join('?' * len(chunk))})", (kind, *chunk)
+                )
+                found.update({(kind, id_): d for id_, d in rows})
+        return found
+
+    @staticmethod
+    def _first_conflict(
+        conn: sqlite3.Connection, step: str, res: ItemOutcome, serialized: dict[tuple[str, str], tuple[str, str]],
+        stored: dict[tuple[str, str], str], in_batch: dict[tuple[str, str], tuple[str, str]],
+    ) -> str | None:
+        """Why this item may not write its records: another producer holds one with other content."""
+        for record in res.records:
+            key = (record.kind, record.id)
+            mine = serialized[key][1]
+            earlier = in_batch.get(key)
+            if earlier is not None and earlier[1] != res.item_id:
+                if earlier[0] != mine:
+                    return (f"{record.kind} {record.id!r} already exists with other content, made by step {step} "
+                            f"from item {earlier[1]!r}; it is not overwritten")
+                continue
+            if key in stored and stored[key] != mine:
+                holder = conn.execute(
+                    "SELECT step, item_id FROM outputs WHERE kind=? AND record_id=? AND NOT (step=? AND item_id=?) "
+                    "ORDER BY step, item_id LIMIT 1",
+                    (record.kind, record.id, step, res.item_id),
+                ).fetchone()
+                if holder is not None:
+                    return (f"{record.kind} {record.id!r} already exists with other content, made by step "
+                            f"{holder[0]} from item {holder[1]!r}; it is not overwritten")
+        return None
 
     def retire(self, step: str, item_ids: Iterable[str]) -> int:
         """Forget items a step no longer takes in (their input went away): ledger rows and live outputs."""
@@ -406,41 +490,6 @@ class Store:
     def _drop_if_orphan(conn: sqlite3.Connection, kind: str, rid: str) -> None:
         if conn.execute("SELECT 1 FROM outputs WHERE kind=? AND record_id=? LIMIT 1", (kind, rid)).fetchone() is None:
             conn.execute("DELETE FROM items WHERE kind=? AND id=?", (kind, rid))
-
-    @staticmethod
-    def _conflict(conn: sqlite3.Connection, step: str, item_id: str, records: Sequence[Record]) -> str | None:
-        for record in records:
-            row = conn.execute("SELECT digest FROM items WHERE kind=? AND id=?", (record.kind, record.id)).fetchone()
-            if row is None or row[0] == digest_of(record.to_json()):
-                continue
-            holder = conn.execute(
-                "SELECT step, item_id FROM outputs WHERE kind=? AND record_id=? AND NOT (step=? AND item_id=?) "
-                "ORDER BY step, item_id LIMIT 1",
-                (record.kind, record.id, step, item_id),
-            ).fetchone()
-            if holder is not None:
-                return (
-                    f"{record.kind} {record.id!r} already exists with other content, made by step {holder[0]} "
-                    f"from item {holder[1]!r}; it is not overwritten"
-                )
-        return None
-
-    @staticmethod
-    def _write_outputs(
-        conn: sqlite3.Connection, step: str, item_id: str, records: Sequence[Record], now: str
-    ) -> None:
-        for record in records:
-            data = record.to_json()
-            conn.execute(
-                "INSERT INTO items (kind, id, data, digest, updated_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (kind, id) DO UPDATE SET data=excluded.data, digest=excluded.digest, "
-                "updated_at=excluded.updated_at WHERE items.digest != excluded.digest",
-                (record.kind, record.id, data, digest_of(data), now),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO outputs (step, item_id, kind, record_id) VALUES (?,?,?,?)",
-                (step, item_id, record.kind, record.id),
-            )
 
     def live_outputs(self, steps: str | Sequence[str], kind: str, *, where: str = "",
                      params: Iterable[Any] = ()) -> Iterator[Record]:

@@ -139,3 +139,17 @@ def test_records_of_another_item_are_never_overwritten(store: Store) -> None:
     assert store.get("scenario", "x") == one  # still held by b/i3
     store.retire("b", ["i3"])
     assert store.get("scenario", "x") is None
+
+
+def test_conflicts_inside_one_commit_are_caught_too(store: Store) -> None:
+    from videokr.records import Scenario
+    from videokr.store import ItemOutcome
+
+    one = Scenario(id="x", knowledge_point_id="kp", text="first")
+    other = Scenario(id="x", knowledge_point_id="kp", text="second")
+    committed = store.commit_outcomes("a", "1", [ItemOutcome("i1", "f", Outcome.ACCEPTED, (one,)),
+                                                 ItemOutcome("i2", "f", Outcome.ACCEPTED, (other,)),
+                                                 ItemOutcome("i3", "f", Outcome.ACCEPTED, (one,))])
+    assert [c.outcome for c in committed] == [Outcome.ACCEPTED, Outcome.REJECTED, Outcome.ACCEPTED]
+    assert "from item 'i1'" in committed[1].reason
+    assert store.get("scenario", "x") == one and store.producers("scenario", "x") == [("a", "i1"), ("a", "i3")]
