@@ -359,23 +359,22 @@ class Store:
         """
         committed: list[ItemOutcome] = []
         now = utcnow()
-        serialized: dict[tuple[str, str], tuple[str, str]] = {}
+        serialized: list[list[tuple[str, str]]] = []  # per item, per record: (JSON, digest)
         for res in results:
-            if res.outcome is Outcome.ACCEPTED:
-                for record in res.records:
-                    data = record.to_json()
-                    serialized[(record.kind, record.id)] = (data, digest_of(data))
+            texts = [r.to_json() for r in res.records] if res.outcome is Outcome.ACCEPTED else []
+            serialized.append([(text, digest_of(text)) for text in texts])
         with self.transaction() as conn:
             had = self._outputs_of_items(conn, step, [r.item_id for r in results])
-            stored = self._digests(conn, list(serialized))
+            stored = self._digests(conn, list({(r.kind, r.id) for res in results if res.outcome is Outcome.ACCEPTED
+                                                for r in res.records}))
             in_batch: dict[tuple[str, str], tuple[str, str]] = {}  # record -> (digest, item) written by this batch
             item_rows: list[tuple[str, str, str, str, str]] = []
             output_rows: list[tuple[str, str, str, str]] = []
-            for res in results:
+            for res, texts in zip(results, serialized):
                 keep: set[tuple[str, str]] = set()
                 if res.outcome is Outcome.ACCEPTED:
                     keep = {(r.kind, r.id) for r in res.records}
-                    conflict = self._first_conflict(conn, step, res, serialized, stored, in_batch)
+                    conflict = self._first_conflict(conn, step, res, texts, stored, in_batch)
                     if conflict is not None:
                         keep = set()
                         res = ItemOutcome(res.item_id, res.fingerprint, Outcome.REJECTED, (), conflict, "conflict",
@@ -387,9 +386,8 @@ class Store:
                     if (kind, rid) not in in_batch:
                         self._drop_if_orphan(conn, kind, rid)
                 if res.outcome is Outcome.ACCEPTED:
-                    for record in res.records:
+                    for record, (data, data_digest) in zip(res.records, texts):
                         key = (record.kind, record.id)
-                        data, data_digest = serialized[key]
                         in_batch[key] = (data_digest, res.item_id)
                         item_rows.append((record.kind, record.id, data, data_digest, now))
                         output_rows.append((step, res.item_id, record.kind, record.id))
@@ -437,13 +435,12 @@ class Store:
 
     @staticmethod
     def _first_conflict(
-        conn: sqlite3.Connection, step: str, res: ItemOutcome, serialized: dict[tuple[str, str], tuple[str, str]],
+        conn: sqlite3.Connection, step: str, res: ItemOutcome, texts: list[tuple[str, str]],
         stored: dict[tuple[str, str], str], in_batch: dict[tuple[str, str], tuple[str, str]],
     ) -> str | None:
         """Why this item may not write its records: another producer holds one with other content."""
-        for record in res.records:
+        for record, (_, mine) in zip(res.records, texts):
             key = (record.kind, record.id)
-            mine = serialized[key][1]
             earlier = in_batch.get(key)
             if earlier is not None and earlier[1] != res.item_id:
                 if earlier[0] != mine:
