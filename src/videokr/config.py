@@ -84,10 +84,13 @@ class ConfigError(ValueError):
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> str:
-    return "; ".join(
-        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg'].removeprefix('Value error, ')}"
-        for err in exc.errors()
-    )
+    """`section.key: what is wrong` for each error (a section's own validator already names its keys)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{prefix}{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def load_config(path: Path) -> Config:
