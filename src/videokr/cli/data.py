@@ -108,7 +108,7 @@ def split(
     """Partition examples into SFT and RL sets, grouped by video (the `split` step; no video in both).
 
     Only examples whose video decontamination cleared take part when `decontam` is in the recipe."""
-    from videokr.cli.pipeline import bring_up_to_date, run_one_step
+    from videokr.cli.pipeline import prepare_step, run_one_step
     from videokr.sets import set_sizes
 
     ws = workspace(ctx)
@@ -123,11 +123,7 @@ def split(
         overrides["seed"] = seed
     if stratify is not None:
         overrides["stratify"] = stratify
-    try:
-        step = ws.step("split", **overrides)
-    except ValueError as exc:
-        fail(str(exc))
-    bring_up_to_date(ws, "split")
+    step = prepare_step(ws, "split", **overrides)
     report = run_one_step(ws, step)
     sizes = set_sizes(ws.store)
     total = (sizes["sft"] + sizes["rl"]) or 1

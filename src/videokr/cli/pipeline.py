@@ -141,6 +141,16 @@ def bring_up_to_date(ws: Any, name: str) -> None:
             console.print(_report_line(report))
 
 
+def prepare_step(ws: Any, name: str, **overrides: Any) -> Any:
+    """A step verb's step: its section of videokr.yaml plus the command line, with its inputs brought up to date."""
+    try:
+        step = ws.step(name, **overrides)
+    except ValueError as exc:
+        fail(str(exc))
+    bring_up_to_date(ws, name)
+    return step
+
+
 def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = None, **kwargs: Any) -> Any:
     """Run one step of the workspace with a progress bar; the step verbs share this."""
     from videokr.pipeline.runner import run_step

@@ -102,11 +102,10 @@ def videos_probe(
     retry_quarantined: bool = typer.Option(True, help="retry videos that failed before"),
 ) -> None:
     """Probe every video record (hidden alias of `videokr probe`)."""
-    from videokr.cli.pipeline import bring_up_to_date, run_one_step
+    from videokr.cli.pipeline import prepare_step, run_one_step
 
     ws = workspace(ctx)
-    bring_up_to_date(ws, "probe")
-    step = ws.step("probe")
+    step = prepare_step(ws, "probe")
     report = run_one_step(ws, step, label="probe videos", retry_quarantined=retry_quarantined)
     c = report.counts
     console.print(
@@ -170,14 +169,10 @@ def decontam(
         overrides["bench"] = [*ws.config.step_section("decontam").get("bench", []), *(str(b.resolve()) for b in bench)]
     if settings_name:
         overrides["settings"] = settings_name
-    try:
-        step = ws.step("decontam", **overrides)
-    except ValueError as exc:
-        fail(str(exc))
-    from videokr.cli.pipeline import bring_up_to_date
+    from videokr.cli.pipeline import prepare_step
     from videokr.pipeline.runner import run_step
 
-    bring_up_to_date(ws, "decontam")
+    step = prepare_step(ws, "decontam", **overrides)
     with progress_bar("decontaminate", None):
         report = run_step(ws.store, step)
     entries = ws.store.ledger_entries(step.name)
