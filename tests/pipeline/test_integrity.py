@@ -168,3 +168,11 @@ def test_exit_codes_say_when_nothing_could_be_done(tmp_path: Path, videos: Path)
     assert result.exit_code == 1 and "check is incomplete" in result.text
     assert ws.store.ledger_get("decontam", "train/v0.mp4").outcome.value == "quarantined"
     assert not [e for s in ("sft", "rl") for e in live_set(ws.store, s)]
+
+
+def test_split_with_nothing_to_split_exits_1(tmp_path: Path, videos: Path) -> None:
+    ws = make_workspace(tmp_path, videos)
+    invoke("-w", ws.root, "import", write_lines(tmp_path / "a.jsonl", [sft_line(0, "train/missing.mp4")]), "--set", "sft")
+    result = invoke("-w", ws.root, "split")
+    assert result.exit_code == 1 and "nothing to split" in result.text and "1 examples are in no set" in result.text
+    assert ws.store.ledger_get("probe", "train/missing.mp4").code == "file_missing"

@@ -137,7 +137,9 @@ def split(
     )
     if sizes["unassigned"]:
         console.print(f"{sizes['unassigned']} examples are in no set: their video was removed by decontamination "
-                      "or has not been checked yet (`videokr run --until decontam`)")
+                      "or could not be read (`videokr status --funnel` says which)")
+    if report.seen == 0:
+        fail("nothing to split: no imported example has a video that passed the steps before the split")
 
 
 def export(
