@@ -59,7 +59,7 @@ def run_demo(out: Path) -> dict[str, Path]:
     else:
         ws = Workspace.init(root, demo_config(sample, out))
         console.print(f"[bold]workspace[/] {ws.root}")
-    reports = run_recipe(ws.store, ws.recipe(), on_report=lambda r: console.print(f"[bold]{r.step}[/] {r.line()}"))
+    reports = run_recipe(ws.store, ws.recipe(), on_report=lambda r: console.print(f"[bold]{r.step}[/] {r.line().split(': ', 1)[1]}"))
     for row in funnel(ws.store, ws.recipe()):
         for reason, n in row["rejected_by_reason"].items():
             console.print(f"  {row['step']}: rejected {n} × {reason}")
