@@ -36,3 +36,16 @@ def test_ray_executor_matches_the_process_pool(tmp_path, local_ray) -> None:
     seed_scenarios(ray_store, {**texts, "z": "boom"})
     crash = run_step(ray_store, Words(WordsConfig(reject=["alpha beta 7"], crash_on="boom")), executor=RayExecutor())
     assert crash.counts["quarantined"] == 1 and ray_store.ledger_get("words", "z").code == "worker_died"
+
+
+def test_executor_ray_in_a_step_section_runs_the_probe_on_ray(tmp_path, local_ray, sample) -> None:
+    from videokr.pipeline.step import StepContext
+    from videokr.records import Video
+    from videokr.steps.probe import ProbeStep
+
+    step = ProbeStep(ProbeStep.Config(executor="ray"), StepContext(root=tmp_path, video_root=sample))
+    videos = [Video(id=p.stem, path=str(p)) for p in sorted((sample / "Videos").rglob("*.mp4"))[:6]]
+    store = Store(tmp_path / "ws.sqlite")
+    report = run_step(store, step, items=videos)
+    assert report.executor == "ray" and report.counts["accepted"] == 6
+    assert {p.id for p in store.live_outputs("probe", "video_probe")} == {v.id for v in videos}

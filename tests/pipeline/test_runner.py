@@ -153,3 +153,20 @@ def test_conflicts_inside_one_commit_are_caught_too(store: Store) -> None:
     assert [c.outcome for c in committed] == [Outcome.ACCEPTED, Outcome.REJECTED, Outcome.ACCEPTED]
     assert "from item 'i1'" in committed[1].reason
     assert store.get("scenario", "x") == one and store.producers("scenario", "x") == [("a", "i1"), ("a", "i3")]
+
+
+def test_the_async_window_has_no_batch_barrier(store: Store) -> None:
+    """One slow item must not hold back the items after it: they finish and are committed around it."""
+    import asyncio
+
+    from tests.pipeline.steps_for_tests import AsyncWords
+
+    class OneSlow(AsyncWords):
+        async def aprocess(self, item):  # noqa: ANN001, ANN201
+            await asyncio.sleep(0.5 if item.id == "s000" else 0.005)
+            return self.process(item)
+
+    seed_scenarios(store, TEXTS)
+    order = [item_id for item_id, _, _ in AsyncExecutor(4).map(OneSlow(), [
+        (sid, "f", s) for sid, s in ((s.id, s) for s in store.live_outputs("seed", "scenario"))])]
+    assert len(order) == 40 and order.index("s000") >= 30  # 3 free slots served the other 39 meanwhile
