@@ -198,3 +198,27 @@ def test_docstring_examples() -> None:
     import doctest
 
     assert doctest.testmod(R).failed == 0
+
+
+def test_a_missing_rouge_scorer_is_an_error_not_a_zero(monkeypatch) -> None:
+    """Regression: without rouge-score every open-ended reward silently became 0 (format only)."""
+    import sys
+
+    import videokr.scoring.reward as reward
+
+    monkeypatch.setattr(reward, "_SCORER", None)
+    monkeypatch.setitem(sys.modules, "rouge_score", None)  # import fails as if not installed
+    out = "<think>t</think><answer>a red ball</answer>"
+    with pytest.raises(ImportError):
+        reward.score_one(out, "a red ball", "open-ended")
+    with pytest.raises(ImportError):
+        reward.score_batch([out], ["a red ball"], "open-ended")
+
+
+def test_unknown_modes_and_unhashable_ground_truths() -> None:
+    from videokr.scoring.reward import score_batch, score_one
+
+    with pytest.raises(ValueError, match="unknown reward mode"):
+        score_one("<think>t</think><answer>B</answer>", "B", "multiple choice", mode="lenient")  # type: ignore[arg-type]
+    batch = score_batch(["<think>t</think><answer>B</answer>"], [["B"]], "multiple choice", mode="strict")  # type: ignore[list-item]
+    assert len(batch) == 1

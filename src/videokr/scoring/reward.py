@@ -212,10 +212,14 @@ def score_one(
     mode: Mode = DEFAULT_MODE,
     options: Sequence[str] | None = None,
 ) -> Reward:
+    if mode not in MODES:
+        raise ValueError(f"unknown reward mode {mode!r}; choose one of {', '.join(MODES)}")
     gt = wrap_answer(ground_truth)
     fmt = format_reward(output, mode)
     try:
         acc = accuracy_reward(output, gt, problem_type, mode, options)
+    except ImportError:  # rouge-score missing: every open-ended reward would silently be 0
+        raise
     except Exception:  # the official reward scores a failing item 0 rather than crash the trainer
         acc = 0.0
     return Reward(FORMAT_WEIGHT * fmt + ACCURACY_WEIGHT * acc, fmt, acc)
@@ -275,11 +279,12 @@ def score_batch(
         text = outputs[i] or ""
         fmt = 1.0 if fmt_pattern.fullmatch(text) else 0.0
         raw_gt = ground_truths[i]
-        gold = gold_cache.get(raw_gt)
+        key = raw_gt if isinstance(raw_gt, str) else repr(raw_gt)  # a list or dict ground truth is not hashable
+        gold = gold_cache.get(key)
         if gold is None:
             gt = wrap_answer(raw_gt) if wrap_ground_truth else str(raw_gt or "")
             gold = read_answer(gt) if mode == "official" else (strict_answer(gt) or gt.strip())
-            gold_cache[raw_gt] = gold
+            gold_cache[key] = gold
         kind = kinds[i] if mode == "official" else normalise_problem_type(kinds[i])
         try:
             if kind == MULTIPLE_CHOICE:
@@ -292,6 +297,8 @@ def score_batch(
                 acc = 0.0 if (mode == "strict" and not predicted) else rouge_f1(gold, predicted)
             else:
                 acc = 0.0
+        except ImportError:  # rouge-score missing: never a silent 0
+            raise
         except Exception:
             acc = 0.0
         out.format_reward[i] = fmt
