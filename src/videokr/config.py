@@ -44,6 +44,7 @@ class Config(BaseModel):
     steps: dict[str, dict[str, Any]] = Field(default_factory=dict, description="one section per step: its settings")
     models: dict[str, Any] = Field(default_factory=_paper_models, description="model endpoints by name (see `videokr models`)")
     pool: Any = Field(default_factory=_pool)
+    train: dict[str, Any] = Field(default_factory=dict, description="training settings by stage (`sft`), see docs/training.md")
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +74,25 @@ class Config(BaseModel):
                 self.pool = PoolConfig.model_validate(self.pool or {})
             except ValidationError as exc:
                 raise ValueError(_problems(exc, "pool.")) from None
+        return self
+
+    @model_validator(mode="after")
+    def _train_sections(self) -> "Config":
+        """Each `train:` section by its stage's own type (`train.sft`: videokr.train.config.SFTConfig)."""
+        if not self.train:
+            return self
+        from videokr.train.config import SECTIONS
+
+        sections = {}
+        for name, section in self.train.items():
+            kind = SECTIONS.get(name)
+            if kind is None:
+                raise ValueError(f"train.{name}: unknown training section; known: {', '.join(SECTIONS)}")
+            try:
+                sections[name] = section if isinstance(section, kind) else kind.model_validate(section or {})
+            except ValidationError as exc:
+                raise ValueError(_problems(exc, f"train.{name}.")) from None
+        self.train = sections
         return self
 
     def step_section(self, name: str) -> dict[str, Any]:

@@ -110,3 +110,16 @@ def test_demo_end_to_end(tmp_path):
                            capture_output=True, text=True, timeout=300)
     text = " ".join(again.stderr.split())
     assert "reused" in text and "0 accepted, 0 rejected, 0 quarantined, 87 already done" in text
+
+
+def test_error_messages_are_text_not_markup(tmp_path):
+    """`videokr[video]` in an install hint must print as written (rich once ate the brackets)."""
+    from videokr.cli.common import fail
+
+    import typer
+    from videokr.progress import console
+
+    with console.capture() as captured:
+        with pytest.raises(typer.Exit):
+            fail("needs pip install 'videokr[video]' and [bold]x[/bold]")
+    assert "pip install 'videokr[video]' and [bold]x[/bold]" in captured.get()

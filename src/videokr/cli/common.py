@@ -26,7 +26,9 @@ def workspace(ctx: typer.Context) -> Workspace:
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}")  # paths and extras like 'videokr[train]' are text
     raise typer.Exit(code)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli import data, evaluation, llm, pipeline, video
+from videokr.cli import data, evaluation, llm, pipeline, train, video
 
 app = typer.Typer(
     name="videokr",
@@ -32,6 +32,7 @@ pipeline.register(app)
 evaluation.register(app)
 llm.register(app)
 video.register(app)
+train.register(app)
 
 
 def main() -> None:

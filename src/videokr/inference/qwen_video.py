@@ -11,6 +11,10 @@ within ``[min_pixels, max_pixels]``, the aspect ratio kept.
 
 A frame is anything with ``index`` (its frame number in the source video), ``pts_seconds``
 and ``image`` (H×W×3 uint8), such as :class:`videokr.evaluate.frames.EvalFrame`.
+
+Training builds its rows here too (:func:`prompt_inputs`, :func:`supervised_row`,
+:func:`collate_rows`): the prompt part through :func:`build_inputs`, then the response with
+labels on it alone, so a model is trained on exactly the inputs it is evaluated on.
 """
 
 from __future__ import annotations
@@ -178,8 +182,12 @@ def build_inputs(model: Any, processor: Any, prompts: Sequence[str], videos: Seq
     return numpy_inputs(model, processor, prompts, videos, vision)
 
 
-def processor_inputs(processor: Any, prompts: Sequence[str], videos: Sequence[Sequence[Frame]]) -> Any:
-    """The inputs through the model's own processor, told the frames' true timestamps."""
+def processor_inputs(processor: Any, prompts: Sequence[str], videos: Sequence[Sequence[Frame]],
+                     videos_kwargs: dict[str, Any] | None = None) -> Any:
+    """The inputs through the model's own processor, told the frames' true timestamps.
+
+    ``videos_kwargs`` go to the video processor (training passes size limits that keep
+    budget-sized frames as they are)."""
     texts, arrays, metadata, sampled_fps = [], [], [], []
     for prompt, frames in zip(prompts, videos):
         texts.append(processor.apply_chat_template(video_messages(prompt), tokenize=False, add_generation_prompt=True))
@@ -196,6 +204,8 @@ def processor_inputs(processor: Any, prompts: Sequence[str], videos: Sequence[Se
     if accepts_video_metadata(processor):
         kwargs["video_metadata"] = metadata
         kwargs["do_sample_frames"] = False
+    if videos_kwargs:
+        kwargs["videos_kwargs"] = dict(videos_kwargs)
     inputs = processor(**kwargs)
     if "second_per_grid_ts" in inputs:  # Qwen2.5-VL: the time one temporal group spans, per video
         import torch
@@ -252,3 +262,119 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain_value(v) for v in value]
     return type(value).__name__
+
+
+# -- training inputs: prompt and response, the loss on the response only ----------------
+#
+# Training builds the prompt part of each row with :func:`build_inputs`, the same call
+# evaluation makes, so a model is trained on exactly the inputs it is later evaluated on.
+# The response (the assistant turn's content and the template's end of turn) is tokenized
+# apart from the prompt and appended, as LLaMA-Factory does; its tokens are the only ones
+# labelled, so prompt, video and padding tokens never contribute to the loss.
+
+IGNORE_INDEX = -100  # the label the loss skips (PyTorch's cross-entropy default)
+_PAD_VALUES = {"attention_mask": 0, "mm_token_type_ids": 0, "token_type_ids": 0}  # input_ids: the pad id
+_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+_TURN_SENTINEL = "\u2402videokr-turn\u2402"
+
+
+def turn_end(tokenizer: Any) -> str:
+    """What the chat template writes after an assistant turn's content (Qwen: ``<|im_end|>\\n``).
+
+    Read off the template itself, so every template ends a trained turn as it ends one in a
+    conversation; a template that rewrites the assistant content gets the end-of-sequence
+    token instead."""
+    user = {"role": "user", "content": "?"}
+    prompt = tokenizer.apply_chat_template([user], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template([user, {"role": "assistant", "content": _TURN_SENTINEL}], tokenize=False)
+    if full.startswith(prompt + _TURN_SENTINEL):
+        return full[len(prompt) + len(_TURN_SENTINEL):]
+    return tokenizer.eos_token or ""
+
+
+def response_token_ids(tokenizer: Any, response: str, end: str | None = None) -> list[int]:
+    """The ids of a response and the template's end of turn (``end``, read off the template when
+    not given), tokenized apart from the prompt."""
+    end = turn_end(tokenizer) if end is None else end
+    return list(tokenizer(response + end, add_special_tokens=False)["input_ids"])
+
+
+def kept_size_vision(model: Any, frames: Sequence[Frame], vision: QwenVision | None = None) -> QwenVision:
+    """A :class:`QwenVision` whose pixel limits keep frames at the size they already have.
+
+    Frames sized by a budget (:func:`videokr.video.budget.plan`: sides multiples of
+    patch × merge) must reach the model at that size, or the budget would not hold."""
+    h, w = frames[0].image.shape[:2]
+    base = vision or QwenVision.from_config(model.config)
+    return QwenVision(**{**asdict(base), "min_pixels": h * w, "max_pixels": h * w})
+
+
+def _kept_size_kwargs(video_processor: Any, frames: Sequence[Frame]) -> dict[str, Any]:
+    """Processor size limits that leave budget-sized frames as they are, whether the video
+    processor reads them per frame (Qwen2.5-VL) or per video (Qwen3-VL)."""
+    factor = int(video_processor.patch_size) * int(video_processor.merge_size)
+    h, w = frames[0].image.shape[:2]
+    count = len(frames) + len(frames) % 2
+    kwargs: dict[str, Any] = {"size": {"shortest_edge": factor * factor, "longest_edge": count * h * w}}
+    if hasattr(video_processor, "cap_pixels_per_frame"):  # the budget already capped them
+        kwargs["cap_pixels_per_frame"] = False
+    return kwargs
+
+
+def prompt_inputs(model: Any, processor: Any, prompt: str, frames: Sequence[Frame],
+                  vision: QwenVision | None = None, *, keep_size: bool = False) -> Any:
+    """One row's prompt inputs through :func:`build_inputs`; ``keep_size`` keeps the frames' size."""
+    if not keep_size:
+        return build_inputs(model, processor, [prompt], [frames], vision)
+    if uses_processor(processor):
+        return processor_inputs(processor, [prompt], [frames],
+                                videos_kwargs=_kept_size_kwargs(processor.video_processor, frames))
+    return numpy_inputs(model, processor, [prompt], [frames], kept_size_vision(model, frames, vision))
+
+
+def supervised_row(prompt_part: Any, response_ids: Sequence[int]) -> dict[str, Any]:
+    """One training row: the prompt's inputs with the response appended; labels only on the response."""
+    import torch
+
+    row: dict[str, Any] = {}
+    length = int(prompt_part["input_ids"].shape[1])
+    response = torch.tensor([list(response_ids)], dtype=prompt_part["input_ids"].dtype)
+    for key, value in prompt_part.items():
+        if key in _VIDEO_KEYS:
+            row[key] = value
+        elif key == "input_ids":
+            row[key] = torch.cat([value, response], dim=1)
+        elif key in _PAD_VALUES:
+            fill = 1 if key == "attention_mask" else 0
+            row[key] = torch.cat([value, torch.full_like(response, fill, dtype=value.dtype)], dim=1)
+        else:
+            raise ValueError(f"unexpected model input {key!r}: cannot extend it by the response")
+    row["labels"] = torch.cat([torch.full((1, length), IGNORE_INDEX, dtype=torch.long), response.long()], dim=1)
+    return row
+
+
+def collate_rows(rows: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    """Rows into one batch, padded on the right (labels with IGNORE_INDEX: padding is never learned)."""
+    import torch
+
+    if not rows:
+        raise ValueError("no rows to collate")
+    width = max(int(r["input_ids"].shape[1]) for r in rows)
+    batch: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if key in _VIDEO_KEYS:
+            batch[key] = torch.cat(values, dim=0)
+            continue
+        fill = pad_id if key == "input_ids" else IGNORE_INDEX if key == "labels" else _PAD_VALUES[key]
+        padded = [torch.nn.functional.pad(v, (0, width - v.shape[1]), value=fill) for v in values]
+        batch[key] = torch.cat(padded, dim=0)
+    return batch
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id padding uses: the tokenizer's pad token, else its end of sequence."""
+    chosen = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if chosen is None:
+        raise ValueError("the tokenizer has neither a pad nor an end-of-sequence token to pad with")
+    return int(chosen)

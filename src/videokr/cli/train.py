@@ -1,0 +1,102 @@
+"""Training verbs: `videokr train sft` (§5.1). Each stage registers itself on the `train` group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from videokr.cli.common import fail, workspace
+from videokr.progress import console
+
+train_app = typer.Typer(help="Train models on the workspace's live sets (§5.1).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("sft")(sft)
+    app.add_typer(train_app, name="train")
+
+
+def _section(ws: Any, name: str, overrides: dict[str, Any]) -> Any:
+    """The workspace's `train.NAME` section with the command line's options laid over it."""
+    from pydantic import ValidationError
+
+    from videokr.train.config import SECTIONS
+
+    kind = SECTIONS[name]
+    section = ws.config.train.get(name) or kind()
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return kind.model_validate({**section.model_dump(), **chosen})
+    except ValidationError as exc:
+        fail("; ".join(f"train.{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                       for e in exc.errors()))
+
+
+def _path(given: Path | None, configured: str | None, root: Path) -> Path | None:
+    """A path from the command line (as typed) or from videokr.yaml (relative to the workspace)."""
+    if given is not None:
+        return given
+    if configured is None:
+        return None
+    path = Path(configured)
+    return path if path.is_absolute() else root / path
+
+
+def sft(
+    ctx: typer.Context,
+    model: Path = typer.Option(None, "--model", help="checkpoint directory to fine-tune (or train.sft.model)"),
+    out: Path = typer.Option(None, "--out",
+                             help="output directory: checkpoints, metrics, final model (or train.sft.out)"),
+    max_steps: int = typer.Option(None, "--max-steps", help="stop after N optimizer steps (the schedule follows it)"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="pick up from the latest checkpoint in --out"),
+    global_batch: int = typer.Option(None, "--global-batch", help="examples per optimizer step (paper: 32)"),
+    micro_batch: int = typer.Option(None, "--micro-batch", help="examples per device per forward pass"),
+    save_steps: int = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
+    video_budget: str = typer.Option(None, "--video-budget", help="paper (default) | release | a budget preset"),
+    precision: str = typer.Option(None, "--precision", help="bf16 (paper) | fp16 | fp32"),
+) -> None:
+    """Supervised fine-tuning on the live SFT set, with the paper's settings unless videokr.yaml says otherwise.
+
+    Runs on the CPU, one GPU, or several GPUs under `accelerate launch` (DDP, FSDP2); see docs/training.md.
+    """
+    from videokr.sets import live_set
+    from videokr.train.sft import INSTALL_HINT, missing_modules
+
+    ws = workspace(ctx)
+    config = _section(ws, "sft", {"max_steps": max_steps, "global_batch": global_batch, "micro_batch": micro_batch,
+                                  "save_steps": save_steps, "video_budget": video_budget, "precision": precision})
+    model_path = _path(model, config.model, ws.root)
+    out_path = _path(out, config.out, ws.root)
+    if model_path is None:
+        fail("which model? pass --model PATH (or set train.sft.model in videokr.yaml)")
+    if out_path is None:
+        fail("where to? pass --out DIR (or set train.sft.out in videokr.yaml)")
+    if not model_path.is_dir():
+        fail(f"{model_path}: no such model directory")
+    examples = live_set(ws.store, "sft")
+    if not examples:
+        fail("the workspace has no live SFT examples; run `videokr run` first (import, …, split)")
+    if missing := missing_modules():
+        fail(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+
+    from videokr.train.model import ModelError
+    from videokr.train.sft import TrainError, train_sft
+
+    try:
+        result = train_sft(examples, model_path, out_path, config,  # type: ignore[arg-type]
+                           ws.video_root(), resume=resume)
+    except (TrainError, ModelError) as exc:
+        fail(str(exc))
+    if not result.main_process:
+        return
+    began = f"resumed at step {result.resumed_from}" if result.resumed_from is not None else "from the start"
+    loss = f", last loss {result.last_loss:.4f}" if result.last_loss is not None else ""
+    console.print(f"[green]sft done[/] ({began}): {result.steps}/{result.total_steps} steps, "
+                  f"{result.examples} examples{loss}")
+    if result.skipped:
+        console.print(f"[yellow]{result.skipped} example(s) skipped[/] (listed in {out_path / 'skipped.jsonl'})")
+        for item in result.skipped_now[:5]:
+            console.print(f"  {item.example_id}: {item.reason}")
+    console.print(f"model: {out_path}  (videokr eval run --backend transformers --model {out_path})")
