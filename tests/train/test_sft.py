@@ -165,7 +165,8 @@ def test_two_processes_train_as_one(checkpoints, colour_ws, colour_examples, tmp
     script.write_text(RUN, encoding="utf-8")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
                str(colour_ws.root), str(model), str(two), config.model_dump_json(), "0"]
-    overrides = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    # CPU processes even on a GPU host (there accelerate would otherwise hand gloo a CUDA device id)
+    overrides = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **overrides})
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((two / "sft_config.json").read_text())["processes"] == 2
