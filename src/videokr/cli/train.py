@@ -1,4 +1,4 @@
-"""Training verbs: `videokr train sft` (§5.1). Each stage registers itself on the `train` group."""
+"""Training verbs: `videokr train sft` and `videokr train grpo` (§5.1). Each stage registers itself on the `train` group."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ train_app = typer.Typer(help="Train models on the workspace's live sets (§5.1).
 
 def register(app: typer.Typer) -> None:
     train_app.command("sft")(sft)
+    train_app.command("grpo")(grpo)
     app.add_typer(train_app, name="train")
 
 
@@ -100,3 +101,61 @@ def sft(
         for item in result.skipped_now[:5]:
             console.print(f"  {item.example_id}: {item.reason}")
     console.print(f"model: {out_path}  (videokr eval run --backend transformers --model {out_path})")
+
+
+def grpo(
+    ctx: typer.Context,
+    model: Path = typer.Option(..., "--model", help="checkpoint to start from: the SFT model (or an instruct model with --zero-rl)"),
+    out: Path = typer.Option(..., "--out", help="output directory: checkpoints, metrics, final model"),
+    zero_rl: bool = typer.Option(False, "--zero-rl", help="start from an instruct model, no SFT (recorded in the run)"),
+    max_steps: int = typer.Option(None, "--max-steps", help="stop after N steps (each: batch_prompts × group_size rollouts)"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="pick up from the latest checkpoint in --out"),
+    save_steps: int = typer.Option(50, "--save-steps", help="checkpoint every N steps"),
+    video_budget: str = typer.Option("paper", "--video-budget", help="paper (default) | release | a budget preset"),
+    max_frames: int = typer.Option(None, "--max-frames", help="cap the frames per video (below the budget's)"),
+    max_video_tokens: int = typer.Option(None, "--max-video-tokens", help="cap the video tokens (below the budget's)"),
+    train_vision: bool = typer.Option(False, "--train-vision/--freeze-vision",
+                                      help="train the vision tower and projector too (frozen by default, as in SFT)"),
+    seed: int = typer.Option(42, "--seed", help="data order and rollout sampling seed"),
+    save_rollouts: bool = typer.Option(False, "--save-rollouts", help="every response and its reward in OUT/rollouts.jsonl"),
+) -> None:
+    """GRPO on the live RL set with the train.grpo settings of videokr.yaml (the paper's unless it says otherwise).
+
+    One process (CPU or one GPU) in this version; see docs/training.md.
+    """
+    from videokr.sets import live_set
+    from videokr.train.sft import INSTALL_HINT, missing_modules
+
+    ws = workspace(ctx)
+    config = _section(ws, "grpo", {})
+    if not model.is_dir():
+        fail(f"{model}: no such model directory")
+    if not (model / "config.json").is_file():
+        fail(f"{model}: no model checkpoint there (no config.json)")
+    examples = live_set(ws.store, "rl")
+    if not examples:
+        fail("the workspace has no live RL examples; run `videokr run` first (import, …, split)")
+    if missing := missing_modules():
+        fail(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+
+    from videokr.train.grpo import GRPOOptions, train_grpo
+    from videokr.train.model import ModelError
+    from videokr.train.sft import TrainError
+
+    options = GRPOOptions(max_steps=max_steps, seed=seed, save_steps=save_steps, video_budget=video_budget,
+                          max_frames=max_frames, max_video_tokens=max_video_tokens,
+                          freeze_vision_tower=not train_vision, freeze_projector=not train_vision, zero_rl=zero_rl,
+                          save_rollouts=save_rollouts)
+    try:
+        result = train_grpo(examples, model, out, config, ws.video_root(), options, resume=resume)  # type: ignore[arg-type]
+    except (TrainError, ModelError, ValueError) as exc:
+        fail(str(exc))
+    began = f"resumed at step {result.resumed_from}" if result.resumed_from is not None else "from the start"
+    reward = f", last mean reward {result.last_reward:.3f}" if result.last_reward is not None else ""
+    console.print(f"[green]grpo done[/] ({began}{', zero-RL' if zero_rl else ''}): {result.steps}/{result.total_steps} "
+                  f"steps, {result.prompts} prompts{reward}")
+    if result.skipped:
+        console.print(f"[yellow]{result.skipped} example(s) skipped[/] (listed in {out / 'skipped.jsonl'})")
+        for item in result.skipped_now[:5]:
+            console.print(f"  {item.example_id}: {item.reason}")
+    console.print(f"model: {out}  (videokr eval run --backend transformers --model {out})")

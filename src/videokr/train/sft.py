@@ -122,7 +122,7 @@ class _Run:
         skipped_now: list[Skipped] = []
         last_loss = self._loop(skipped_now)
         if self.position.examples == 0:
-            raise TrainError(_nothing_trained(skipped_now))
+            raise TrainError(nothing_trained(skipped_now))
         ckpt.save_final(acc, self.model, processor, self.model_path, self.out, saved_dtype(self.model_path))
         acc.wait_for_everyone()
         acc.end_training()
@@ -253,7 +253,7 @@ class _Run:
                                           sum(r.tokens for r in rows)], device=acc.device), reduction="sum")
         trained, learned, tokens = (int(v) for v in counts.tolist())
         if trained == 0 and position.examples == 0:
-            raise TrainError(_nothing_trained([Skipped(i, why) for i, why in skips]))
+            raise TrainError(nothing_trained([Skipped(i, why) for i, why in skips]))
 
         loss_sum = torch.zeros((), device=acc.device)
         grad_norm = None
@@ -329,7 +329,7 @@ class _Run:
             made = self.rows.row(index)
             if isinstance(made, Row):
                 return made.masked()
-        raise TrainError(_nothing_trained([]))
+        raise TrainError(nothing_trained([]))
 
 
 def _number(value: Any) -> float | None:
@@ -349,7 +349,7 @@ def _tensorboard_available() -> bool:
     return bool(is_tensorboard_available())
 
 
-def _nothing_trained(skipped: Sequence[Skipped]) -> str:
+def nothing_trained(skipped: Sequence[Skipped]) -> str:
     shown = "; ".join(f"{s.example_id}: {s.reason}" for s in list(skipped)[:3])
     more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
     hint = " Is the workspace's video_root right?" if skipped else ""

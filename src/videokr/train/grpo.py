@@ -1,0 +1,387 @@
+"""GRPO (§5.1, Appendix C.1): the training loop of `videokr train grpo`.
+
+Each step takes ``batch_prompts`` prompts of the live RL set (in the SFT run's seeded order,
+:class:`videokr.train.order.DataOrder`), samples ``group_size`` responses to each at the
+rollout temperature with the project's decoding engine (:mod:`videokr.inference.engine`, the
+one evaluation uses, so rollouts are what evaluation would generate), scores them with
+:func:`videokr.scoring.reward.score_batch` (the *same* code that scores evaluation:
+R = 0.1·format + 0.9·accuracy), turns rewards into group advantages and takes one AdamW step
+on ``grpo_loss`` (:mod:`videokr.train.grpo_math`): the clipped surrogate with ρ = 1 (one update
+per batch, the paper's setting) plus ``kl_coef`` × the k3 KL to a frozen copy of the starting
+model.
+
+The prompt is exactly the verl export's (:func:`videokr.formats.instructions.rl_prompt`, its
+``<video>`` tag being where the video goes), in the model's chat template, the video under the
+training budget, the inputs built by :mod:`videokr.inference.qwen_video`, as SFT builds them.
+Model loading, vision freezing, checkpoints and the data order are SFT's
+(:mod:`videokr.train.model`, :mod:`videokr.train.checkpoint`, :mod:`videokr.train.order`).
+
+This slice runs on one process (CPU or one GPU), in float32: the policy forward runs once per
+response (no shared-prefix forward yet) and several processes are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from videokr.formats.instructions import VIDEO_TAG, answer_tagged, rl_prompt
+from videokr.formats.official import resolve_video
+from videokr.inference import qwen_video
+from videokr.records import Example
+from videokr.train import checkpoint as ckpt
+from videokr.train.data import Skipped, budget_frames, training_budget
+from videokr.train.grpo_config import GRPOConfig
+from videokr.train.model import freeze_vision, load_model, load_processor, parameter_counts, parameter_groups, saved_dtype
+from videokr.train.order import DataOrder, total_steps
+from videokr.train.sft import INSTALL_HINT, TrainError, nothing_trained, missing_modules
+
+RUN_CONFIG = "grpo_config.json"
+ROLLOUTS = "rollouts.jsonl"
+
+
+@dataclass
+class GRPOOptions:
+    """Run settings ``GRPOConfig`` (the paper's recipe) does not hold.
+
+    The SFT defaults where SFT has the same setting (vision tower and projector frozen, the
+    paper's video budget, seed 42, AdamW's betas/eps, gradient clipping at 1.0)."""
+
+    max_steps: int | None = None
+    seed: int = 42
+    save_steps: int = 50
+    keep_checkpoints: int = 1
+    freeze_vision_tower: bool = True
+    freeze_projector: bool = True
+    video_budget: str = "paper"
+    max_frames: int | None = None
+    max_video_tokens: int | None = None
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    zero_rl: bool = False  # recorded only: the run starts from an instruct model, not an SFT checkpoint
+    save_rollouts: bool = False  # every response with its reward in OUT/rollouts.jsonl
+
+
+@dataclass
+class GRPOResult:
+    out: Path
+    steps: int
+    total_steps: int
+    resumed_from: int | None
+    prompts: int
+    skipped: int
+    skipped_now: list[Skipped] = field(default_factory=list)
+    last_reward: float | None = None
+
+
+@dataclass
+class Prompt:
+    """One RL example's prompt inputs (batch dimension 1) and what its reward is scored against."""
+
+    example_id: str
+    inputs: dict[str, Any]
+    ground_truth: str
+    problem_type: str
+
+
+def rl_user_text(example: Example) -> str:
+    """The verl export's prompt without its leading ``<video>`` tag: the builder puts the video first."""
+    text = rl_prompt(example)
+    return text.removeprefix(VIDEO_TAG).removeprefix("\n")
+
+
+def build_prompt(example: Example, model: Any, processor: Any, budget: Any, video_root: Path | None) -> Prompt | Skipped:
+    """An example's prompt inputs, or why its video cannot be used (the run counts it and goes on)."""
+    path = resolve_video(example.video_path, video_root)
+    try:
+        frames = budget_frames(path, budget)
+    except Exception as exc:  # any unreadable video skips its example, as in SFT
+        said = str(exc) or type(exc).__name__
+        return Skipped(example.id, said if str(path) in said else f"video {path}: {said}")
+    inputs = qwen_video.prompt_inputs(model, processor, rl_user_text(example), frames, keep_size=True)
+    kind = example.problem_type.value if hasattr(example.problem_type, "value") else str(example.problem_type)
+    return Prompt(example.id, dict(inputs), answer_tagged(example), kind)
+
+
+def sample_group(model: Any, prompts: Sequence[Prompt], group_size: int, temperature: float, max_new_tokens: int,
+                 seed: int, eos_ids: Sequence[int]) -> list[list[int]]:
+    """``group_size`` responses per prompt (contiguous per prompt), sampled by the decoding engine.
+
+    Each response has its own seed (from ``seed``), so a resumed run samples the same rollouts."""
+    from videokr.inference.engine import DecodingEngine, Sampling
+
+    was_training = model.training
+    model.eval()
+    try:
+        engine = DecodingEngine(model, rows=max(1, len(prompts) * group_size), cuda_graph=False,
+                                eos_token_ids=eos_ids, batch_vision=False)
+        inputs = [p.inputs for p in prompts for _ in range(group_size)]
+        specs = [Sampling(max_new_tokens, temperature=temperature, top_p=1.0, seed=seed * 1_000_003 + i)
+                 for i in range(len(inputs))]
+        return [g.tokens for g in engine.generate(inputs, specs)]
+    finally:
+        model.train(was_training)
+
+
+def response_logprobs(model: Any, prompt: Prompt, responses: Sequence[Sequence[int]], pad: int,
+                      temperature: float) -> tuple[Any, Any]:
+    """Log-probs ``(G, T)`` of each response's tokens given the prompt, and the response mask.
+
+    Prompt and response go through the model together (the rollout's own context); only the
+    positions that predict response tokens reach the LM head. A response is trained up to its
+    first vision placeholder token (``<|video_pad|>`` and kin, which a barely trained model can
+    sample): fed back, such a token would make the model look for video features it has not
+    got; every trained token keeps the exact context it was sampled in."""
+    import torch
+
+    from videokr.train.grpo_math import token_logprobs
+    from videokr.train.loss import logits_to_keep
+
+    rows = [qwen_video.supervised_row(prompt.inputs, trainable_tokens(model, r)) for r in responses]
+    batch = qwen_video.collate_rows(rows, pad)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    labels = batch.pop("labels")
+    keep = logits_to_keep(labels)
+    logits = model(**batch, use_cache=False, logits_to_keep=keep).logits
+    targets = labels[:, labels.shape[1] - keep + 1:]
+    mask = targets != qwen_video.IGNORE_INDEX
+    logp = token_logprobs(logits[:, :-1, :], torch.where(mask, targets, torch.zeros_like(targets)),
+                          temperature=temperature)
+    return logp, mask
+
+
+def vision_token_ids(model: Any) -> set[int]:
+    """The ids of the tokens that stand for image or video input in the model's config."""
+    config = getattr(model, "config", None)
+    names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    return {int(v) for v in (getattr(config, n, None) for n in names) if isinstance(v, int)}
+
+
+def trainable_tokens(model: Any, response: Sequence[int]) -> list[int]:
+    """The response up to (without) its first vision placeholder token."""
+    placeholders = vision_token_ids(model)
+    for k, token in enumerate(response):
+        if token in placeholders:
+            return list(response[:k])
+    return list(response)
+
+
+def run_settings(examples: Sequence[Example], config: GRPOConfig, options: GRPOOptions, steps: int) -> dict[str, Any]:
+    """What the data order, the rollouts and the update depend on: a resumed run must match them."""
+    from videokr.hashing import digest_json
+
+    return {"examples": digest_json([e.id for e in examples]), "count": len(examples), "seed": options.seed,
+            "total_steps": steps, "grpo": config.model_dump(mode="json"), "video_budget": options.video_budget,
+            "max_frames": options.max_frames, "max_video_tokens": options.max_video_tokens,
+            "freeze_vision_tower": options.freeze_vision_tower, "freeze_projector": options.freeze_projector}
+
+
+def train_grpo(examples: Sequence[Example], model_path: Path, out: Path, config: GRPOConfig,
+               video_root: Path | None = None, options: GRPOOptions | None = None, *, resume: bool = True,
+               on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None) -> GRPOResult:
+    """GRPO on ``examples`` (the live RL set) from the checkpoint at ``model_path``; results in ``out``.
+
+    ``on_step(metrics, rollouts)`` receives every step's metrics and its responses (text,
+    reward parts) after the step, so callers can check or log what was rewarded."""
+    if missing := missing_modules():
+        raise TrainError(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+    if not examples:
+        raise TrainError("no RL examples to train on")
+    if not (model_path / "config.json").is_file():
+        raise TrainError(f"{model_path}: no model checkpoint there (no config.json)")
+    return _GRPORun(list(examples), model_path, out, config, video_root, options or GRPOOptions(), resume,
+                    on_step).train()
+
+
+class _GRPORun:
+    def __init__(self, examples: list[Example], model_path: Path, out: Path, config: GRPOConfig,
+                 video_root: Path | None, options: GRPOOptions, resume: bool,
+                 on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None) -> None:
+        self.examples, self.model_path, self.out, self.config = examples, model_path, out, config
+        self.video_root, self.options, self.resume, self.on_step = video_root, options, resume, on_step
+
+    def train(self) -> GRPOResult:
+        import torch
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        config, options = self.config, self.options
+        self.out.mkdir(parents=True, exist_ok=True)
+        acc = Accelerator(mixed_precision="no", project_dir=str(self.out))
+        if acc.num_processes > 1:
+            raise TrainError("GRPO runs on one process in this version; launch it without `accelerate launch`")
+        set_seed(options.seed)
+        self.acc = acc
+        model = load_model(self.model_path)
+        processor = load_processor(self.model_path)
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        frozen = freeze_vision(model, tower=options.freeze_vision_tower, projector=options.freeze_projector)
+        model.config.use_cache = False
+        self.reference = None
+        if config.kl_coef > 0:
+            self.reference = copy.deepcopy(model).eval()
+            self.reference.requires_grad_(False)
+        model.train()
+        self.budget = training_budget(options.video_budget, model.config, options.max_frames, options.max_video_tokens)
+        self.steps = total_steps(len(self.examples), config.batch_prompts, config.epochs, options.max_steps)
+        self.order = DataOrder(len(self.examples), config.batch_prompts, options.seed)
+        optimizer = torch.optim.AdamW(parameter_groups(model, options.weight_decay), lr=config.lr,
+                                      betas=options.adam_betas, eps=options.adam_eps)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        if self.reference is not None:
+            self.reference.to(acc.device)
+        self.position = ckpt.Position(settings=run_settings(self.examples, config, options, self.steps))
+        acc.register_for_checkpointing(self.position)
+        resumed_from = self._restore()
+        trainable, total = parameter_counts(model)
+        (self.out / RUN_CONFIG).write_text(json.dumps({
+            "model": str(self.model_path), "zero_rl": options.zero_rl, "examples": len(self.examples),
+            "total_steps": self.steps, "video_budget": self.budget.name, "max_frames": self.budget.max_frames,
+            "max_video_tokens": self.budget.max_video_tokens, "trainable_parameters": trainable, "parameters": total,
+            "frozen": frozen, "settings": config.model_dump(mode="json"),
+            "options": {k: v for k, v in vars(options).items()},
+        }, indent=2, default=str) + "\n", encoding="utf-8")
+        self.pad = qwen_video.pad_id(self.tokenizer)
+        self.eos = sorted({int(self.tokenizer.eos_token_id)} | _config_eos(model))
+        skipped_now: list[Skipped] = []
+        last = None
+        for step in range(self.position.step, self.steps):
+            last = self._step(step, skipped_now)["reward"]
+        if self.position.examples == 0:
+            raise TrainError(nothing_trained(skipped_now))
+        ckpt.save_final(acc, self.model, processor, self.model_path, self.out, saved_dtype(self.model_path))
+        acc.end_training()
+        p = self.position
+        return GRPOResult(self.out, p.step, self.steps, resumed_from, p.examples, p.skipped, skipped_now, last)
+
+    def _restore(self) -> int | None:
+        latest = ckpt.latest_checkpoint(self.out)
+        if self.resume and latest is not None:
+            settings = dict(self.position.settings)
+            self.acc.load_state(str(latest))
+            try:
+                ckpt.check_settings(self.position.settings, settings, latest)
+            except ckpt.ResumeError as exc:
+                raise TrainError(str(exc)) from None
+            for name in (ckpt.METRICS, ckpt.SKIPPED, ROLLOUTS):
+                ckpt.truncate_log(self.out / name, self.position.step)
+            return self.position.step
+        ckpt.clear_run(self.out)
+        (self.out / ROLLOUTS).unlink(missing_ok=True)
+        return None
+
+    def _step(self, step: int, skipped_now: list[Skipped]) -> dict[str, Any]:
+        import torch
+
+        from videokr.scoring.reward import score_batch
+        from videokr.train.grpo_math import group_advantages, grpo_loss
+
+        config, options, position = self.config, self.options, self.position
+        began = time.perf_counter()
+        prompts: list[Prompt] = []
+        skips: list[Skipped] = []
+        unwrapped = self.acc.unwrap_model(self.model)
+        for index in self.order.step_examples(step):
+            made = build_prompt(self.examples[index], unwrapped, self.processor, self.budget, self.video_root)
+            (prompts if isinstance(made, Prompt) else skips).append(made)
+        G = config.group_size
+        responses = sample_group(unwrapped, prompts, G, config.temperature, config.max_response_tokens,
+                                 seed=options.seed * 100_003 + step, eos_ids=self.eos)
+        generated = time.perf_counter()
+        texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
+        truths = [p.ground_truth for p in prompts for _ in range(G)]
+        kinds = [p.problem_type for p in prompts for _ in range(G)]
+        scored = score_batch(texts, truths, kinds, config.reward_mode)
+        rewards = torch.tensor(scored.reward, dtype=torch.float32)
+        advantages = group_advantages(rewards, G, std=config.adv_std, eps=config.adv_eps,
+                                      scale_by_std=config.scale_by_std) if prompts else rewards
+
+        lengths = [len(r) for r in responses]
+        trained = [len(trainable_tokens(unwrapped, r)) for r in responses]
+        learned = sum(trained)
+        # each group's loss is its own aggregate; weighted so the step's loss is the batch's aggregate
+        weights = [sum(trained[i * G:(i + 1) * G]) / learned if learned else 0.0 for i in range(len(prompts))]
+        if config.loss_agg == "seq-mean-token-mean":
+            nonempty = sum(1 for n in trained if n > 0)
+            weights = [sum(1 for n in trained[i * G:(i + 1) * G] if n > 0) / max(1, nonempty)
+                       for i in range(len(prompts))]
+        loss_sum = pg_sum = kl_sum = 0.0
+        tokens = 0
+        grad_norm = None
+        if learned > 0:
+            for i, prompt in enumerate(prompts):
+                group = responses[i * G:(i + 1) * G]
+                if weights[i] == 0:
+                    continue
+                tokens += G * int(prompt.inputs["input_ids"].shape[1]) + sum(trained[i * G:(i + 1) * G])
+                ref = None
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref, _ = response_logprobs(self.reference, prompt, group, self.pad, config.temperature)
+                logp, mask = response_logprobs(self.model, prompt, group, self.pad, config.temperature)
+                parts = grpo_loss(logp, advantages[i * G:(i + 1) * G].to(logp.device), mask, ref_logp=ref,
+                                  kl_coef=config.kl_coef, kl_estimator=config.kl_estimator, clip_eps=config.clip_eps,
+                                  agg=config.loss_agg)
+                self.acc.backward(parts.loss * weights[i])
+                loss_sum += float(parts.loss.detach()) * weights[i]
+                pg_sum += float(parts.pg_loss) * weights[i]
+                kl_sum += float(parts.kl) * weights[i]
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            limit = options.max_grad_norm if options.max_grad_norm > 0 else math.inf
+            grad_norm = float(self.acc.clip_grad_norm_(params, limit))
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        done = time.perf_counter()
+
+        position.step = step + 1
+        position.examples += len(prompts)
+        position.skipped += len(skips)
+        position.tokens += tokens
+        skipped_now.extend(skips)
+        n = len(texts)
+        mean = (lambda xs: sum(xs) / n if n else None)
+        metrics = {"step": step + 1, "epoch": self.order.epoch_of(step), "reward": mean(scored.reward),
+                   "format_reward": mean(scored.format_reward), "accuracy_reward": mean(scored.accuracy_reward),
+                   "kl": kl_sum if learned else None, "pg_loss": pg_sum if learned else None,
+                   "loss": loss_sum if learned else None, "response_length": mean(lengths),
+                   "grad_norm": grad_norm, "lr": config.lr, "prompts": len(prompts), "responses": n,
+                   "skipped": len(skips), "tokens": tokens, "response_tokens": learned,
+                   "tokens_per_s": (tokens + learned) / (done - began) if done > began else 0.0,
+                   "generate_s": generated - began, "train_s": done - generated, "seconds": done - began}
+        rollouts = [{"step": step + 1, "id": prompts[k // G].example_id, "response": texts[k],
+                     "reward": scored.reward[k], "format_reward": scored.format_reward[k],
+                     "accuracy_reward": scored.accuracy_reward[k], "advantage": float(advantages[k]),
+                     "tokens": lengths[k]} for k in range(n)]
+        ckpt.append_lines(self.out / ckpt.SKIPPED, [{"step": step + 1, "id": s.example_id, "reason": s.reason}
+                                                    for s in skips])
+        ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
+        if options.save_rollouts:
+            ckpt.append_lines(self.out / ROLLOUTS, rollouts)
+        if (step + 1) % options.save_steps == 0 and step + 1 < self.steps:
+            ckpt.save_checkpoint(self.acc, self.out, step + 1, options.keep_checkpoints)
+        if self.on_step is not None:
+            self.on_step(metrics, rollouts)
+        return metrics
+
+
+def _config_eos(model: Any) -> set[int]:
+    """The end-of-sequence ids the model's configs name (the chat template's end of turn among them)."""
+    found: set[int] = set()
+    for cfg in (getattr(model, "generation_config", None), getattr(model, "config", None),
+                getattr(getattr(model, "config", None), "text_config", None)):
+        value = getattr(cfg, "eos_token_id", None) if cfg is not None else None
+        if isinstance(value, int):
+            found.add(value)
+        elif isinstance(value, (list, tuple)):
+            found.update(int(v) for v in value)
+    return found

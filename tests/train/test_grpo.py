@@ -1,0 +1,164 @@
+"""GRPO on tiny real models and real videos: rewards are the scoring code's, the KL starts at 0,
+the reward rises on a learnable task, and `videokr train grpo` runs end to end.
+
+A random tiny model never writes ``<think>…</think><answer>…</answer>``, so every reward would be
+0 and nothing could be learned or checked. The tests therefore start GRPO where the paper starts
+it, from an SFT model: the tiny checkpoint fine-tuned for a few seconds on the colour task
+(:mod:`tests.train.colour_task`), which writes the format and some letter. The RL set holds
+green videos only (answer B), so raising the reward means preferring B — cheap to learn.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from videokr.cli.main import app
+from videokr.config import Config
+from videokr.formats.instructions import answer_tagged
+from videokr.pipeline.recipe import run_recipe
+from videokr.scoring.reward import score_batch, score_one
+from videokr.sets import live_set
+from videokr.train.grpo import GRPOOptions, train_grpo
+from videokr.train.grpo_config import GRPOConfig
+from videokr.train.sft import train_sft
+from videokr.video.synth import write_video
+from videokr.workspace import Workspace
+
+from .colour_task import COLOURS, LETTERS, QUESTION, colour_frames
+from .conftest import fast_config
+
+SMALL_VIDEO = dict(max_frames=2, max_video_tokens=16)
+
+
+def rl_workspace(root: Path, colours: tuple[str, ...] = ("green",), per_colour: int = 4,
+                 train: dict | None = None) -> Workspace:
+    """A workspace whose live RL set is ``per_colour`` colour-task questions per colour (no SFT set)."""
+    videos = root / "videos"
+    videos.mkdir(parents=True)
+    lines = []
+    for name in colours:
+        c = list(COLOURS).index(name)
+        for k in range(per_colour):
+            path = write_video(videos / f"{name}-{k}.mp4", colour_frames(COLOURS[name], seed=100 + 10 * c + k), fps=4)
+            lines.append({"problem_id": f"rl-{name}-{k}", "question": QUESTION, "problem_type": "multiple choice",
+                          "options": ["red", "green", "blue"], "solution": f"<answer>{LETTERS[name]}</answer>",
+                          "path": path.name})
+    data = root / "rl.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    config = Config(video_root=str(videos), recipe=["import", "videos", "probe", "decontam", "split"],
+                    steps={"import": {"sources": [{"path": str(data), "kind": "rl"}]}, "probe": {"executor": "local"},
+                           "decontam": {"executor": "local"}, "split": {"ratio": [0, 1]}},
+                    train=train or {})
+    ws = Workspace.init(root / "ws", config)
+    for report in run_recipe(ws.store, ws.recipe()):
+        assert report.counts["accepted"] == report.seen, report.line()
+    return ws
+
+
+@pytest.fixture(scope="module")
+def green_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return rl_workspace(tmp_path_factory.mktemp("green"))
+
+
+@pytest.fixture(scope="module")
+def sft_model(checkpoints, colour_ws, colour_examples, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2.5-VL after 100 SFT steps on the colour task: it writes the answer format."""
+    out = tmp_path_factory.mktemp("sft") / "model"
+    config = fast_config(lr=5e-3, warmup_ratio=0.1, max_steps=100, **SMALL_VIDEO)
+    train_sft(colour_examples, checkpoints["qwen2.5-vl"], out, config, colour_ws.video_root(), show_progress=False)
+    return out
+
+
+def _grpo(examples, model: Path, out: Path, ws: Workspace, steps: int, **settings):  # type: ignore[no-untyped-def]
+    seen: list[tuple[dict, list[dict]]] = []
+    config = GRPOConfig(**{"batch_prompts": 2, "max_response_tokens": 48, "lr": 1e-3, **settings})
+    result = train_grpo(examples, model, out, config, ws.video_root(),
+                        GRPOOptions(max_steps=steps, save_rollouts=True, **SMALL_VIDEO),
+                        on_step=lambda m, r: seen.append((m, r)))
+    return result, seen
+
+
+@pytest.fixture(scope="module")
+def short_run(sft_model: Path, green_ws: Workspace, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    examples = live_set(green_ws.store, "rl")
+    out = tmp_path_factory.mktemp("grpo") / "out"
+    result, seen = _grpo(examples, sft_model, out, green_ws, steps=2)
+    return examples, out, result, seen
+
+
+def test_the_logged_reward_is_the_scoring_codes_on_the_same_outputs(short_run) -> None:  # type: ignore[no-untyped-def]
+    examples, out, result, seen = short_run
+    by_id = {e.id: e for e in examples}
+    assert result.steps == 2 and len(seen) == 2
+    saved = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
+    assert saved == [r for _, rollouts in seen for r in rollouts]
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in logged] == [1, 2]
+    rewarded = 0.0
+    for (metrics, rollouts), line in zip(seen, logged):
+        assert len(rollouts) == 2 * 8  # batch_prompts × group_size
+        texts = [r["response"] for r in rollouts]
+        truths = [answer_tagged(by_id[r["id"]]) for r in rollouts]
+        again = score_batch(texts, truths, "multiple choice")
+        assert [r["reward"] for r in rollouts] == again.reward
+        assert [r["reward"] for r in rollouts] == [score_one(t, g, "multiple choice").reward for t, g in zip(texts, truths)]
+        assert line["reward"] == pytest.approx(sum(again.reward) / len(texts), abs=1e-12)
+        assert line["format_reward"] == pytest.approx(sum(again.format_reward) / len(texts), abs=1e-12)
+        assert line["accuracy_reward"] == pytest.approx(sum(again.accuracy_reward) / len(texts), abs=1e-12)
+        assert line == json.loads(json.dumps(metrics))
+        for key in ("loss", "kl", "response_length", "tokens_per_s"):
+            assert line[key] is not None
+        rewarded += sum(again.reward)
+    assert rewarded > 0  # the SFT model writes the format: the comparison is not of zeros
+
+
+def test_the_kl_is_zero_while_the_policy_is_the_reference(short_run) -> None:  # type: ignore[no-untyped-def]
+    _, out, _, seen = short_run
+    first, second = seen[0][0], seen[1][0]
+    assert GRPOConfig().kl_coef > 0 and first["kl"] == 0.0  # the paper's kl_coef; step 1 runs the starting model
+    assert first["grad_norm"] > 0  # rewards differ within groups: the policy moves
+    assert second["kl"] > 0  # ... so at step 2 it is no longer the reference
+
+
+@pytest.mark.slow
+def test_the_reward_rises_on_a_learnable_task(sft_model: Path, green_ws: Workspace, tmp_path: Path) -> None:
+    examples = live_set(green_ws.store, "rl")
+    result, seen = _grpo(examples, sft_model, tmp_path / "out", green_ws, steps=30)
+    rewards = [m["reward"] for m, _ in seen]
+    assert result.steps == 30 and len(rewards) == 30
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
+    assert last > first + 0.2, rewards
+    assert all(m["kl"] >= 0 for m, _ in seen)
+
+
+def _run(*args: object) -> object:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_train_grpo_cli_end_to_end(checkpoints, tmp_path: Path) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    ws = rl_workspace(tmp_path / "data", colours=("red", "green"), per_colour=1,
+                      train={"grpo": {"batch_prompts": 2, "group_size": 4, "max_response_tokens": 8}})
+    out = tmp_path / "out"
+    result = _run("-w", ws.root, "train", "grpo", "--model", checkpoints["qwen2.5-vl"], "--out", out, "--zero-rl",
+                  "--max-steps", "2", "--max-frames", "2", "--max-video-tokens", "16")
+    assert result.exit_code == 0, result.output
+    assert "grpo done (from the start, zero-RL): 2/2 steps, 4 prompts" in " ".join(result.output.split())
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2] and all(m["responses"] == 8 for m in lines)
+    described = json.loads((out / "grpo_config.json").read_text())
+    assert described["zero_rl"] is True
+    assert (described["settings"]["batch_prompts"], described["settings"]["lr"]) == (2, 5e-6)  # yaml, paper
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert model.config.model_type.startswith("qwen2")
+
+
+def test_train_grpo_without_rl_examples_says_so(checkpoints, colour_ws, tmp_path: Path) -> None:
+    result = _run("-w", colour_ws.root, "train", "grpo", "--model", checkpoints["qwen2.5-vl"], "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "no live RL examples" in " ".join(result.output.split())
+    assert isinstance(result.exception, SystemExit)
