@@ -96,11 +96,7 @@ def sft(
     loss = f", last loss {result.last_loss:.4f}" if result.last_loss is not None else ""
     console.print(f"[green]sft done[/] ({began}): {result.steps}/{result.total_steps} steps, "
                   f"{result.examples} examples{loss}")
-    if result.skipped:
-        console.print(f"[yellow]{result.skipped} example(s) skipped[/] (listed in {out_path / 'skipped.jsonl'})")
-        for item in result.skipped_now[:5]:
-            console.print(f"  {item.example_id}: {item.reason}")
-    console.print(f"model: {out_path}  (videokr eval run --backend transformers --model {out_path})")
+    _report_end(result, out_path)
 
 
 def grpo(
@@ -154,6 +150,11 @@ def grpo(
     reward = f", last mean reward {result.last_reward:.3f}" if result.last_reward is not None else ""
     console.print(f"[green]grpo done[/] ({began}{', zero-RL' if zero_rl else ''}): {result.steps}/{result.total_steps} "
                   f"steps, {result.prompts} prompts{reward}")
+    _report_end(result, out)
+
+
+def _report_end(result: Any, out: Path) -> None:
+    """What every training verb says last: the examples it skipped and where the model is."""
     if result.skipped:
         console.print(f"[yellow]{result.skipped} example(s) skipped[/] (listed in {out / 'skipped.jsonl'})")
         for item in result.skipped_now[:5]:
