@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# The main job on official files (§3.4–§3.5): the corpus steps of §3.1–§3.3 join in front of it.
 DEFAULT_RECIPE = ["import", "videos", "probe", "decontam", "split", "export"]
 
 

@@ -463,25 +463,13 @@ class Store:
         n = 0
         with self.transaction() as conn:
             for item_id in item_ids:
-                self._supersede(conn, step, item_id, ())
+                old = conn.execute("SELECT kind, record_id FROM outputs WHERE step=? AND item_id=?",
+                                   (step, item_id)).fetchall()
+                conn.execute("DELETE FROM outputs WHERE step=? AND item_id=?", (step, item_id))
+                for kind, rid in old:
+                    self._drop_if_orphan(conn, kind, rid)
                 n += conn.execute("DELETE FROM ledger WHERE step=? AND item_id=?", (step, item_id)).rowcount
         return n
-
-    def _supersede(
-        self, conn: sqlite3.Connection, step: str, item_id: str, keep: Sequence[Record]
-    ) -> list[tuple[str, str]]:
-        """Unlink an item's earlier outputs; delete records left with no producer (except those in `keep`)."""
-        old = conn.execute(
-            "SELECT kind, record_id FROM outputs WHERE step=? AND item_id=?", (step, item_id)
-        ).fetchall()
-        if not old:
-            return []
-        conn.execute("DELETE FROM outputs WHERE step=? AND item_id=?", (step, item_id))
-        keeping = {(r.kind, r.id) for r in keep}
-        for kind, rid in old:
-            if (kind, rid) not in keeping:
-                self._drop_if_orphan(conn, kind, rid)
-        return [(k, r) for k, r in old if (k, r) in keeping]
 
     @staticmethod
     def _drop_if_orphan(conn: sqlite3.Connection, kind: str, rid: str) -> None:

@@ -40,13 +40,13 @@ def run(
         recipe.select(only, until)
     except (RecipeError, ValueError) as exc:
         fail(str(exc))
-    reports = []
+    def announce(step: Any) -> None:
+        if dry_run:
+            console.print(f"[dim]{step.describe()}[/]")
+
     try:
-        for step in recipe.select(only, until):
-            if dry_run:
-                console.print(f"[dim]{step.describe()}[/]")
-            reports += run_recipe(ws.store, recipe, only=[step.name], limit=limit, dry_run=dry_run,
-                                  on_report=lambda r: console.print(_report_line(r)))
+        reports = run_recipe(ws.store, recipe, only=only, until=until, limit=limit, dry_run=dry_run,
+                             on_step=announce, on_report=lambda r: console.print(_report_line(r)))
     except (FileNotFoundError, ValueError, RecipeError) as exc:
         fail(str(exc))
     quarantined = sum(r.counts["quarantined"] for r in reports)
@@ -153,10 +153,10 @@ def prepare_step(ws: Any, name: str, **overrides: Any) -> Any:
 
 def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = None, **kwargs: Any) -> Any:
     """Run one step of the workspace with a progress bar; the step verbs share this."""
-    from videokr.pipeline.runner import run_step
+    from videokr.pipeline.runner import retires_by_default, run_step
 
     explicit = items is not None
-    materialised = list(step.inputs(ws.store) if items is None else items)
-    kwargs.setdefault("retire", not explicit and not step.source and kwargs.get("limit") is None)
+    materialised = list(step.inputs(ws.store) if items is None else items)  # once: the bar's total and the run's items
+    kwargs.setdefault("retire", retires_by_default(step, explicit=explicit, limit=kwargs.get("limit")))
     with progress_bar(label or step.name, len(materialised)) as advance:
         return run_step(ws.store, step, items=materialised, on_progress=advance, **kwargs)

@@ -62,9 +62,6 @@ def sft(
 
     Runs on the CPU, one GPU, or several GPUs under `accelerate launch` (DDP, FSDP2); see docs/training.md.
     """
-    from videokr.sets import live_set
-    from videokr.train.sft import INSTALL_HINT, missing_modules
-
     ws = workspace(ctx)
     config = _section(ws, "sft", {"max_steps": max_steps, "global_batch": global_batch, "micro_batch": micro_batch,
                                   "save_steps": save_steps, "video_budget": video_budget, "precision": precision})
@@ -74,13 +71,7 @@ def sft(
         fail("which model? pass --model PATH (or set train.sft.model in videokr.yaml)")
     if out_path is None:
         fail("where to? pass --out DIR (or set train.sft.out in videokr.yaml)")
-    if not model_path.is_dir():
-        fail(f"{model_path}: no such model directory")
-    examples = live_set(ws.store, "sft")
-    if not examples:
-        fail("the workspace has no live SFT examples; run `videokr run` first (import, …, split)")
-    if missing := missing_modules():
-        fail(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+    examples = _ready(ws, model_path, "sft")
 
     from videokr.train.model import ModelError
     from videokr.train.sft import TrainError, train_sft
@@ -119,20 +110,11 @@ def grpo(
 
     One process (CPU or one GPU) in this version; see docs/training.md.
     """
-    from videokr.sets import live_set
-    from videokr.train.sft import INSTALL_HINT, missing_modules
-
     ws = workspace(ctx)
     config = _section(ws, "grpo", {})
-    if not model.is_dir():
-        fail(f"{model}: no such model directory")
-    if not (model / "config.json").is_file():
+    if model.is_dir() and not (model / "config.json").is_file():
         fail(f"{model}: no model checkpoint there (no config.json)")
-    examples = live_set(ws.store, "rl")
-    if not examples:
-        fail("the workspace has no live RL examples; run `videokr run` first (import, …, split)")
-    if missing := missing_modules():
-        fail(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+    examples = _ready(ws, model, "rl")
 
     from videokr.train.grpo import GRPOOptions, train_grpo
     from videokr.train.model import ModelError
@@ -151,6 +133,21 @@ def grpo(
     console.print(f"[green]grpo done[/] ({began}{', zero-RL' if zero_rl else ''}): {result.steps}/{result.total_steps} "
                   f"steps, {result.prompts} prompts{reward}")
     _report_end(result, out)
+
+
+def _ready(ws: Any, model: Path, set_name: str) -> list[Any]:
+    """What every training verb checks before loading anything: the model folder, the live set, the packages."""
+    from videokr.sets import live_set
+    from videokr.train.sft import INSTALL_HINT, missing_modules
+
+    if not model.is_dir():
+        fail(f"{model}: no such model directory")
+    examples = live_set(ws.store, set_name)  # type: ignore[arg-type]
+    if not examples:
+        fail(f"the workspace has no live {set_name.upper()} examples; run `videokr run` first (import, …, split)")
+    if missing := missing_modules():
+        fail(f"training needs {', '.join(missing)}: {INSTALL_HINT}")
+    return examples
 
 
 def _report_end(result: Any, out: Path) -> None:

@@ -25,8 +25,6 @@ from videokr.pipeline.step import Step, StepConfig, StepContext
 from videokr.store import Store
 
 STEP_TYPES: dict[str, type[Step[Any]]] = {}
-# The main job on official files (§3.4–§3.5): the corpus steps of §3.1–§3.3 join in front of it.
-DEFAULT_RECIPE: tuple[str, ...] = ("import", "videos", "probe", "decontam", "split", "export")
 
 
 class RecipeError(ValueError):

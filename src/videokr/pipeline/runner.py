@@ -74,6 +74,12 @@ def already_done(
     )
 
 
+def retires_by_default(step: Step[Any], *, explicit: bool, limit: int | None) -> bool:
+    """A full run of a derived step forgets items whose input went away; a source step, a given item
+    list or a `--limit` run never does (they see only part of the inputs)."""
+    return not explicit and limit is None and not step.source
+
+
 @dataclass
 class _Plan:
     report: StepReport
@@ -95,7 +101,7 @@ def _plan(store: Store, step: Step[Any], items: Iterable[Any] | None, limit: int
     pending = [t for t in triples if not already_done(done, t[0], t[1], retry_quarantined)]
     report.skipped = len(triples) - len(pending)
     if retire is None:
-        retire = not explicit and limit is None and not step.source
+        retire = retires_by_default(step, explicit=explicit, limit=limit)
     gone = sorted(set(done) - {t[0] for t in triples}) if retire else []
     if step.scope == "item" and limit is not None:
         report.left = max(0, len(pending) - limit)
@@ -237,11 +243,8 @@ def _price(step: Step[Any], pending: list[tuple[str, str, Any]], report: StepRep
 
 def pending_count(store: Store, step: Step[Any]) -> tuple[int, int]:
     """(items the step would take in now, of which not done): the funnel's `pending`."""
-    triples = _identify(step, list(step.inputs(store)))
-    if step.scope == "global":
-        triples = _globalise(step, triples)
-    done = store.ledger_index(step.name)
-    return len(triples), sum(1 for t in triples if not already_done(done, t[0], t[1]))
+    plan = _plan(store, step, None, None, True, True, False)
+    return plan.report.seen, len(plan.pending)
 
 
 def _identify(step: Step[Any], inputs: list[Any]) -> list[tuple[str, str, Any]]:

@@ -46,6 +46,7 @@ class ExportTarget:
     set_name: SetName
     fmt: FormatName
     items: tuple[Any, ...]
+    content: str = ""  # digest of the set's records, computed once per set for all its formats
 
     @property
     def id(self) -> str:
@@ -71,15 +72,14 @@ class ExportStep(Step[ExportTarget]):
 
     def inputs(self, store: Store) -> Iterator[ExportTarget]:
         assert isinstance(self.config, ExportConfig)
-        sets: dict[str, tuple[Any, ...]] = {}
         for set_name, formats in self.config.targets.items():
-            if set_name not in sets:
-                sets[set_name] = tuple(live_set(store, set_name))
+            records = tuple(live_set(store, set_name))
+            content = digest_parts(*(r.to_json() for r in records))
             for fmt in formats:
-                yield ExportTarget(set_name, fmt, sets[set_name])
+                yield ExportTarget(set_name, fmt, records, content)
 
     def item_fingerprint(self, item: ExportTarget) -> str:
-        return digest_parts(item.set_name, item.fmt, str(self.out_dir()), *(r.to_json() for r in item.items))
+        return digest_parts(item.set_name, item.fmt, str(self.out_dir()), item.content)
 
     def process(self, item: ExportTarget) -> Result:
         from videokr.formats.exporters import ExportOptions, export
