@@ -70,6 +70,36 @@ class Record(BaseModel):
         return self.model_dump_json(exclude_defaults=False)
 
 
+class ExpertKnowledgePoint(BaseModel):
+    """A knowledge point an expert wrote into the knowledge bank (it skips the LLM step)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    term: str = Field(min_length=1)
+    definition: str = Field(min_length=1)
+
+
+class Lecture(Record):
+    """One lecture of a course syllabus in the knowledge bank (§3.1): Subject → Course → Lecture.
+
+    Written by `videokr kb import`. A drafted syllabus (an LLM's proposal for an uncovered
+    subject) is kept with `draft=True` and feeds no later step until an expert approves it by
+    importing the reviewed file."""
+
+    kind: Literal["lecture"] = "lecture"
+    id: str
+    discipline: Discipline
+    subject: str
+    course: str
+    lecture: str = Field(min_length=1)
+    objectives: list[str] = Field(default_factory=list)
+    knowledge_points: list[ExpertKnowledgePoint] = Field(
+        default_factory=list, description="given by experts; when present the LLM step keeps them as they are")
+    draft: bool = False
+    source_file: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
 class KnowledgePoint(Record):
     """One leaf of the Subject → Course → Lecture → Knowledge point hierarchy (§3.1)."""
 
@@ -81,6 +111,9 @@ class KnowledgePoint(Record):
     lecture: str
     term: str = Field(min_length=1)
     definition: str = Field(min_length=1, description="a paragraph-length definition")
+    lecture_id: str | None = None
+    origin: Literal["expert", "model"] = "model"
+    model: str | None = Field(default=None, description="the model that wrote it (None for experts)")
 
 
 class Scenario(Record):
@@ -90,6 +123,7 @@ class Scenario(Record):
     id: str
     knowledge_point_id: str
     text: str = Field(min_length=1)
+    model: str | None = None
 
 
 class SearchKeyword(Record):
@@ -98,6 +132,65 @@ class SearchKeyword(Record):
     scenario_id: str
     knowledge_point_id: str
     text: str = Field(min_length=1)
+    model: str | None = None
+
+
+class SearchHit(Record):
+    """One video a keyword's search returned (§3.2): the link keyword → scenario → knowledge point → video.
+
+    A video found by several keywords has one hit per keyword and one `YouTubeVideo`."""
+
+    kind: Literal["search_hit"] = "search_hit"
+    id: str = Field(description="'{keyword_id}:{youtube_id}'")
+    keyword_id: str
+    scenario_id: str
+    knowledge_point_id: str
+    youtube_id: str
+    rank: int = Field(ge=1, description="1 = the search's first result")
+    query: str
+
+
+class YouTubeVideo(Record):
+    """A candidate video's metadata from `videos.list` (§3.2); licence and channel make CC-BY attribution possible."""
+
+    kind: Literal["youtube_video"] = "youtube_video"
+    id: str = Field(description="the YouTube id")
+    title: str
+    description: str = ""
+    channel_id: str | None = None
+    channel_title: str | None = None
+    duration_s: float = Field(ge=0)
+    licence: str = Field(description="status.license as the API gives it, e.g. 'creativeCommon'")
+    live_status: str = Field(default="none", description="snippet.liveBroadcastContent")
+    published_at: str | None = None
+    url: str
+
+
+class RelevanceJudgement(Record):
+    """A judge's verdict on one (video, scenario) link: metadata judge or visual judge (§3.2)."""
+
+    kind: Literal["relevance"] = "relevance"
+    id: str = Field(description="'{judge}:{youtube_id}:{scenario_id}'")
+    judge: Literal["metadata", "visual"]
+    video_id: str
+    knowledge_point_id: str
+    scenario_id: str
+    relevant: bool
+    reason: str = ""
+    model: str | None = None
+    frame_times_s: list[float] = Field(default_factory=list, description="visual judge: the frames it saw")
+
+
+class SafetyCheck(Record):
+    """Safety moderation of one video (§3.2): raw scores per frame, so a new threshold re-decides for free."""
+
+    kind: Literal["safety_check"] = "safety_check"
+    id: str = Field(description="the video's id")
+    backend: str
+    frame_times_s: list[float]
+    scores: list[dict[str, float]] = Field(description="per frame: category -> score (backend's own scale)")
+    safe: bool
+    flagged: list[str] = Field(default_factory=list, description="categories over their threshold")
 
 
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -117,6 +210,8 @@ class Video(Record):
     source: Literal["youtube", "local", "url", "benchmark"] = "local"
     licence: str | None = None
     youtube_id: str | None = None
+    channel: str | None = Field(default=None, description="uploader, for attribution")
+    source_url: str | None = Field(default=None, description="where the file came from, for attribution")
     title: str | None = None
     duration_s: float | None = Field(default=None, ge=0)
     sha256: str | None = None
@@ -297,7 +392,8 @@ class EvalItem(_QuestionFields):
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (KnowledgePoint, Scenario, SearchKeyword, Video, VideoProbe, Example, EvalItem, DecontamCheck,
+    for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, RelevanceJudgement,
+                SafetyCheck, Video, VideoProbe, Example, EvalItem, DecontamCheck,
                 SplitAssignment, EvalSample)
 }
 
