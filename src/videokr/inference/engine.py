@@ -203,26 +203,37 @@ class _Stepper:
         return self.state.logits
 
 
-def prefill(model: Any, inputs: dict[str, Any]) -> tuple[list[Any], list[Any], Any, int]:
-    """Run one request's prompt through the model: (keys, values, last logits, next position)."""
+def prefill_cache(model: Any, inputs: dict[str, Any]) -> tuple[Any, Any, int]:
+    """Run one prompt through the model's own forward: (its cache, the last position's logits,
+    the position of the next token).
+
+    The next position is the prompt's length plus the model's M-RoPE offset (a video's
+    positions advance by frame groups, not tokens), so what follows the prompt is placed as
+    the model itself would place it. Gradients flow through the cache when grad is enabled
+    (the shared-prefix training forward of GRPO uses that)."""
     import torch
 
     inner = getattr(model, "model", None)
     if inner is not None and hasattr(inner, "rope_deltas"):
         inner.rope_deltas = None  # never let a previous request's positions leak in
     out = model(**inputs, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
-    keys, values = [], []
-    for index in range(len(decoder_parts(model)[0].layers)):
-        k, v = _layer_kv(cache, index)
-        keys.append(k)
-        values.append(v)
     length = int(inputs["input_ids"].shape[-1])
     deltas = getattr(out, "rope_deltas", None)
     if deltas is None and inner is not None:
         deltas = getattr(inner, "rope_deltas", None)
     delta = int(torch.as_tensor(deltas).reshape(-1)[0]) if deltas is not None else 0
-    return keys, values, out.logits[:, -1, :].float(), length + delta
+    return out.past_key_values, out.logits[:, -1, :], length + delta
+
+
+def prefill(model: Any, inputs: dict[str, Any]) -> tuple[list[Any], list[Any], Any, int]:
+    """Run one request's prompt through the model: (keys, values, last logits, next position)."""
+    cache, logits, next_position = prefill_cache(model, inputs)
+    keys, values = [], []
+    for index in range(len(decoder_parts(model)[0].layers)):
+        k, v = _layer_kv(cache, index)
+        keys.append(k)
+        values.append(v)
+    return keys, values, logits.float(), next_position
 
 
 def _layer_kv(cache: Any, index: int) -> tuple[Any, Any]:

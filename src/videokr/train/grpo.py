@@ -16,8 +16,11 @@ training budget, the inputs built by :mod:`videokr.inference.qwen_video`, as SFT
 Model loading, vision freezing, checkpoints and the data order are SFT's
 (:mod:`videokr.train.model`, :mod:`videokr.train.checkpoint`, :mod:`videokr.train.order`).
 
-This slice runs on one process (CPU or one GPU), in float32: the policy forward runs once per
-response (no shared-prefix forward yet) and several processes are refused.
+The update runs each group's prompt through the policy (and the reference) once, its
+``group_size`` responses on top of it (:mod:`videokr.train.shared_prefix`): the same
+log-probabilities and gradients as a pass per response, at a fraction of the work. It runs on
+one process (CPU or one GPU), in float32 or, with ``precision: bf16``, in bfloat16 weights;
+several processes are refused.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from videokr.train.grpo_config import GRPOConfig
 from videokr.train.model import freeze_vision, load_model, load_processor, parameter_counts, parameter_groups, saved_dtype
 from videokr.train.order import DataOrder, total_steps
 from videokr.train.sft import INSTALL_HINT, TrainError, nothing_trained, missing_modules
+from videokr.train.shared_prefix import group_logprobs
 
 RUN_CONFIG = "grpo_config.json"
 ROLLOUTS = "rollouts.jsonl"
@@ -68,6 +72,8 @@ class GRPOOptions:
     max_grad_norm: float = 1.0
     zero_rl: bool = False  # recorded only: the run starts from an instruct model, not an SFT checkpoint
     save_rollouts: bool = False  # every response with its reward in OUT/rollouts.jsonl
+    precision: str = "fp32"  # "bf16": bfloat16 weights for policy and reference (a GPU's choice for 7B/8B)
+    rollout_rows: int | None = None  # rollouts decoded together; None: as many as memory holds
 
 
 @dataclass
@@ -112,28 +118,68 @@ def build_prompt(example: Example, model: Any, processor: Any, budget: Any, vide
 
 
 def sample_group(model: Any, prompts: Sequence[Prompt], group_size: int, temperature: float, max_new_tokens: int,
-                 seed: int, eos_ids: Sequence[int]) -> list[list[int]]:
+                 seed: int, eos_ids: Sequence[int], rows: int | None = None) -> list[list[int]]:
     """``group_size`` responses per prompt (contiguous per prompt), sampled by the decoding engine.
 
-    Each response has its own seed (from ``seed``), so a resumed run samples the same rollouts."""
+    Each prompt is prefilled once for its whole group (the engine shares a prefill between
+    requests given the same inputs); each response has its own seed (from ``seed``), so a
+    resumed run samples the same rollouts. ``rows`` responses decode together (continuous
+    batching); by default as many as the device's free memory holds caches for."""
     from videokr.inference.engine import DecodingEngine, Sampling
 
+    wanted = max(1, len(prompts) * group_size)
+    longest = max((int(p.inputs["input_ids"].shape[-1]) for p in prompts), default=1) + max_new_tokens
+    rows = min(wanted, rows or rollout_rows(model, longest, wanted))
     was_training = model.training
     model.eval()
     try:
-        engine = DecodingEngine(model, rows=max(1, len(prompts) * group_size), cuda_graph=False,
-                                eos_token_ids=eos_ids, batch_vision=False)
+        engine = DecodingEngine(model, rows=max(1, rows), eos_token_ids=eos_ids, batch_vision=False)
         inputs = [p.inputs for p in prompts for _ in range(group_size)]
         specs = [Sampling(max_new_tokens, temperature=temperature, top_p=1.0, seed=seed * 1_000_003 + i)
                  for i in range(len(inputs))]
         return [g.tokens for g in engine.generate(inputs, specs)]
     finally:
+        engine = None
         model.train(was_training)
+        _release_device_memory(model)
+
+
+def _release_device_memory(model: Any) -> None:
+    """Hand the rollouts' caches (and their CUDA graph's pool) back before the update needs the memory."""
+    import gc
+
+    import torch
+
+    if next(model.parameters()).device.type == "cuda":
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+ROLLOUT_MEMORY_SHARE = 0.5  # of the free device memory, for the rollouts' key/value caches
+
+
+def rollout_rows(model: Any, slots: int, wanted: int) -> int:
+    """How many rollouts fit together: each holds a key/value cache of ``slots`` positions."""
+    import torch
+
+    from videokr.inference.engine import decoder_parts
+
+    param = next(model.parameters())
+    if param.device.type != "cuda":
+        return wanted
+    text, _ = decoder_parts(model)
+    config = text.config
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
+    per_row = 2 * len(text.layers) * int(config.num_key_value_heads) * head_dim * slots * param.element_size()
+    free, _ = torch.cuda.mem_get_info(param.device)
+    return max(1, min(wanted, int(free * ROLLOUT_MEMORY_SHARE) // max(1, per_row)))
 
 
 def response_logprobs(model: Any, prompt: Prompt, responses: Sequence[Sequence[int]], pad: int,
                       temperature: float) -> tuple[Any, Any]:
-    """Log-probs ``(G, T)`` of each response's tokens given the prompt, and the response mask.
+    """Log-probs ``(G, T)`` of each response's tokens given the prompt, and the response mask, by a
+    pass per response — what a plain trainer does; the update uses the shared-prefix pass
+    (:func:`videokr.train.shared_prefix.group_logprobs`) and the tests hold it to this one.
 
     Prompt and response go through the model together (the rollout's own context); only the
     positions that predict response tokens reach the LM head. A response is trained up to its
@@ -219,9 +265,11 @@ class _GRPORun:
         acc = Accelerator(mixed_precision="no", project_dir=str(self.out))
         if acc.num_processes > 1:
             raise TrainError("GRPO runs on one process in this version; launch it without `accelerate launch`")
+        if options.precision not in ("fp32", "bf16"):
+            raise TrainError(f"GRPO precision must be fp32 or bf16, not {options.precision!r}")
         set_seed(options.seed)
         self.acc = acc
-        model = load_model(self.model_path)
+        model = load_model(self.model_path, torch.bfloat16 if options.precision == "bf16" else torch.float32)
         processor = load_processor(self.model_path)
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -236,7 +284,8 @@ class _GRPORun:
         self.steps = total_steps(len(self.examples), config.batch_prompts, config.epochs, options.max_steps)
         self.order = DataOrder(len(self.examples), config.batch_prompts, options.seed)
         optimizer = torch.optim.AdamW(parameter_groups(model, options.weight_decay), lr=config.lr,
-                                      betas=options.adam_betas, eps=options.adam_eps)
+                                      betas=options.adam_betas, eps=options.adam_eps,
+                                      fused=True if acc.device.type == "cuda" else None)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         if self.reference is not None:
             self.reference.to(acc.device)
@@ -296,7 +345,7 @@ class _GRPORun:
             (prompts if isinstance(made, Prompt) else skips).append(made)
         G = config.group_size
         responses = sample_group(unwrapped, prompts, G, config.temperature, config.max_response_tokens,
-                                 seed=options.seed * 100_003 + step, eos_ids=self.eos)
+                                 seed=options.seed * 100_003 + step, eos_ids=self.eos, rows=options.rollout_rows)
         generated = time.perf_counter()
         texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         truths = [p.ground_truth for p in prompts for _ in range(G)]
@@ -320,15 +369,15 @@ class _GRPORun:
         grad_norm = None
         if learned > 0:
             for i, prompt in enumerate(prompts):
-                group = responses[i * G:(i + 1) * G]
+                group = [trainable_tokens(unwrapped, r) for r in responses[i * G:(i + 1) * G]]
                 if weights[i] == 0:
                     continue
                 tokens += G * int(prompt.inputs["input_ids"].shape[1]) + sum(trained[i * G:(i + 1) * G])
                 ref = None
                 if self.reference is not None:
                     with torch.no_grad():
-                        ref, _ = response_logprobs(self.reference, prompt, group, self.pad, config.temperature)
-                logp, mask = response_logprobs(self.model, prompt, group, self.pad, config.temperature)
+                        ref, _ = group_logprobs(self.reference, prompt.inputs, group, self.pad, config.temperature)
+                logp, mask = group_logprobs(self.model, prompt.inputs, group, self.pad, config.temperature)
                 parts = grpo_loss(logp, advantages[i * G:(i + 1) * G].to(logp.device), mask, ref_logp=ref,
                                   kl_coef=config.kl_coef, kl_estimator=config.kl_estimator, clip_eps=config.clip_eps,
                                   agg=config.loss_agg)

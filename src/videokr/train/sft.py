@@ -158,6 +158,10 @@ class _Run:
         model.config.use_cache = False
         if config.gradient_checkpointing:
             enable_checkpointing(model)
+        if config.compile:
+            from videokr.inference.engine import compile_layers
+
+            compile_layers(model)
         model.train()
         self.parameters = parameter_counts(model)
         self.budget = training_budget(config.video_budget, model.config, config.max_frames, config.max_video_tokens)

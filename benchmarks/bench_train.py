@@ -1,0 +1,331 @@
+"""Training throughput on one GPU: the steps of `videokr train sft` / `videokr train grpo` against
+plain transformers, side by side in one process on the same model, data and optimizer.
+
+A random-initialised Qwen3-VL-8B-shaped model (full-size shapes, bf16 weights, SDPA, fused
+AdamW, vision tower and projector frozen), video prompts laid out as the processor lays them
+out (128 frames of 256×256 = 4,096 video tokens plus timestamps), see ``bench_generate.py``.
+
+    python benchmarks/bench_train.py sft     # 20 steps: baseline (checkpointed, batch 1) vs videokr
+    python benchmarks/bench_train.py grpo    # one step of 32 prompts x 8 rollouts vs generate + per-response passes
+    python benchmarks/bench_train.py sft --small --steps 3     # tiny shapes: a smoke run on the CPU
+
+**SFT.** Each step is one example (batch 1) — forward, backward, gradient clipping, an AdamW
+step. Examples of 6,952 tokens (the video, then 2,600 text tokens of which the last 300–1,100 are
+the response, mean 700), the loss on the response only. The baseline is what LLaMA-Factory and TRL give by default: the model's
+own loss (``labels=``, logits for every position) with gradient checkpointing. videokr's step
+is ``videokr.train.loss.forward_loss_sum`` (logits only where the loss is) with the settings
+``train.sft`` is given (``--videokr-checkpointing`` to keep recomputation on). Both runs start
+from the same weights and see the same examples in the same order; the per-step losses are
+printed side by side (they must agree within 1%).
+
+**GRPO.** One step: 32 prompts (4,296-token video prompts), 8 rollouts each of 256 tokens at
+temperature 1.0, rewards (synthetic: a random model earns none), group advantages, the k3 KL
+to a frozen reference, one AdamW step. videokr: rollouts by the decoding engine (one prefill per
+group, continuous batching, CUDA graphs), the update by the shared-prefix pass
+(``videokr.train.shared_prefix``). Baseline: ``model.generate`` per group, then a reference
+pass and a policy forward/backward per response. The baseline runs ``--baseline-prompts``
+prompts (default 4) and its time is scaled to 32 (every prompt costs it the same); the scale
+is printed.
+
+MFU counts the language model's matmuls (6·N·tokens for the layers, the LM head on the
+response positions, causal attention) against the bf16 matmul rate measured in the same
+process. Prints one JSON line per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_generate import make_config, sync, video_prompt  # noqa: E402
+
+SFT_TEXT_TOKENS = 2600  # text tokens after the video, the response included: 6,952-token examples
+SFT_RESPONSES = (300, 1100)  # response lengths, spread evenly over the steps (mean 700)
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def qwen3vl_2b_config() -> Any:
+    """Qwen3-VL-2B's shapes (GRPO's policy, reference, gradients and optimizer state fit one GPU beside
+    the 8B's activations only with recomputation; the 2B runs the same code without it)."""
+    config = make_config(False)
+    text, vision = config.text_config, config.vision_config
+    for key, value in dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16,
+                           num_key_value_heads=8, head_dim=128).items():
+        setattr(text, key, value)
+    for key, value in dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, out_hidden_size=2048,
+                           deepstack_visual_indexes=[5, 11, 17]).items():
+        setattr(vision, key, value)
+    return config
+
+
+def build_model(small: bool, device: str, shape: str = "8b") -> tuple[Any, Any]:
+    import torch
+    from transformers import Qwen3VLForConditionalGeneration
+
+    from videokr.train.model import freeze_vision
+
+    config = make_config(small) if small or shape == "8b" else qwen3vl_2b_config()
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16, attn_implementation="sdpa")
+    freeze_vision(model, tower=True, projector=True)
+    model.config.use_cache = False
+    return model, config
+
+
+def matmul_peak(device: str) -> float:
+    """The bf16 matmul rate of this device (FLOP/s), measured on 8192³ products."""
+    import torch
+
+    if device != "cuda":
+        return float("nan")
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    sync()
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    sync()
+    return 20 * 2 * 8192**3 / (time.perf_counter() - start)
+
+
+def lm_flops(config: Any, tokens: int, response: int) -> float:
+    """Matmul FLOPs of one training pass (forward + backward) of the language model."""
+    text = config.text_config
+    d, layers, inter = text.hidden_size, text.num_hidden_layers, text.intermediate_size
+    heads, kv, head_dim = text.num_attention_heads, text.num_key_value_heads, text.head_dim
+    per_layer = d * heads * head_dim * 2 + d * kv * head_dim * 2 + 3 * d * inter
+    body = 6 * layers * per_layer * tokens
+    attention = 6 * layers * tokens * tokens * heads * head_dim  # causal: half of 4·T²·d forward, ×3
+    head = 6 * d * text.vocab_size * response
+    return float(body + attention + head)
+
+
+def sft_sample(config: Any, seed: int, response: int, device: str) -> dict[str, Any]:
+    import torch
+
+    from videokr.inference.qwen_video import IGNORE_INDEX
+
+    inputs = video_prompt(config, seed, text_tokens=SFT_TEXT_TOKENS, device=device)
+    labels = inputs["input_ids"].clone()
+    labels[:, : labels.shape[1] - response] = IGNORE_INDEX
+    inputs["labels"] = labels
+    inputs["attention_mask"] = torch.ones_like(labels)
+    return inputs
+
+
+def run_sft(args: argparse.Namespace) -> None:
+    import torch
+
+    from videokr.train.loss import forward_loss_sum
+    from videokr.train.model import enable_checkpointing, parameter_groups
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    peak = matmul_peak(device)
+    model, config = build_model(args.small, device)
+    low, high = SFT_RESPONSES
+    lengths = [low + (high - low) * i // max(1, args.steps - 1) for i in range(args.steps)]
+    order = [lengths[(7 * i) % len(lengths)] for i in range(args.steps)]  # spread, not sorted
+    samples = [sft_sample(config, i, r, device) for i, r in enumerate(order)]
+    start_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    emit({"probe": "setup", "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+          "torch": torch.__version__, "matmul_peak_tflops": round(peak / 1e12, 1),
+          "tokens_mean": sum(int(s["input_ids"].shape[1]) for s in samples) / len(samples)})
+
+    def baseline_step(sample: dict[str, Any]) -> Any:
+        out = model(**sample, use_cache=False)
+        out.loss.backward()
+        return out.loss.detach()
+
+    def videokr_step(sample: dict[str, Any]) -> Any:
+        learned = int((sample["labels"] != -100).sum())
+        loss = forward_loss_sum(model, sample) / max(1, learned)
+        loss.backward()
+        return loss.detach()
+
+    def run(label: str, step: Any, checkpointing: bool) -> dict[str, Any]:
+        model.load_state_dict(start_weights)
+        if checkpointing:
+            if label == "baseline":
+                model.gradient_checkpointing_enable()  # transformers' default, what users get
+            else:
+                enable_checkpointing(model)
+        else:
+            model.gradient_checkpointing_disable()
+        model.train()
+        optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        times, losses = [], []
+        for sample in samples:
+            sync()
+            began = time.perf_counter()
+            loss = step(sample)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            sync()
+            times.append(time.perf_counter() - began)
+            losses.append(float(loss))
+        warm = min(2, len(samples) - 1)
+        tokens = sum(int(s["input_ids"].shape[1]) for s in samples[warm:])
+        flops = sum(lm_flops(config, int(s["input_ids"].shape[1]), int((s["labels"] != -100).sum()))
+                    for s in samples[warm:])
+        seconds = sum(times[warm:])
+        del optimizer
+        result = {"probe": f"sft {label}", "checkpointing": checkpointing, "steps": len(samples),
+                  "s_per_step": round(seconds / len(times[warm:]), 4), "tok_per_s": round(tokens / seconds, 1),
+                  "mfu": round(flops / seconds / peak, 3) if peak == peak else None,
+                  "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None,
+                  "losses": [round(x, 5) for x in losses]}
+        emit(result)
+        return result
+
+    base = run("baseline", baseline_step, checkpointing=True)
+    runs = [run("videokr", videokr_step, checkpointing=args.videokr_checkpointing)]
+    if args.compile:  # the same step with `compile: true` (each layer compiled once, in the first steps)
+        from videokr.inference.engine import compile_layers
+
+        compile_layers(model)
+        runs.append(run("videokr compile", videokr_step, checkpointing=args.videokr_checkpointing))
+    for ours in runs:
+        worst = max(abs(a - b) / abs(b) for a, b in zip(ours["losses"], base["losses"]))
+        emit({"probe": f"{ours['probe']} / baseline", "speedup": round(ours["tok_per_s"] / base["tok_per_s"], 3),
+              "max_loss_rel_diff": round(worst, 5), "losses_agree_1pct": worst <= 0.01})
+
+
+def run_grpo(args: argparse.Namespace) -> None:
+    import torch
+
+    from videokr.train.grpo import Prompt, response_logprobs, sample_group
+    from videokr.train.grpo_math import group_advantages, grpo_loss
+    from videokr.train.model import parameter_groups
+    from videokr.train.shared_prefix import group_logprobs
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, config = build_model(args.small, device, args.shape)
+    emit({"probe": "setup", "shape": "small" if args.small else args.shape,
+          "parameters_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3)})
+    reference = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=5e-6, fused=device == "cuda")
+    params = [p for p in model.parameters() if p.requires_grad]
+    G, new = args.group, args.new_tokens
+    frames = 128 if not args.small else 16
+
+    def prompts(count: int, offset: int) -> list[Prompt]:
+        made = []
+        for i in range(count):
+            inputs = video_prompt(config, offset + i, frames=frames, text_tokens=200, device=device)
+            made.append(Prompt(f"p{offset + i}", inputs, "<answer>A</answer>", "multiple choice"))
+        return made
+
+    def advantages_for(count: int, seed: int) -> Any:
+        rewards = torch.rand(count * G, generator=torch.Generator().manual_seed(seed))
+        return group_advantages(rewards, G)
+
+    def update(batch: list[Prompt], responses: list[list[int]], shared: bool) -> float:
+        advantages = advantages_for(len(batch), 1)
+        began = time.perf_counter()
+        for i, prompt in enumerate(batch):
+            group = responses[i * G:(i + 1) * G]
+            if shared:
+                with torch.no_grad():
+                    ref, _ = group_logprobs(reference, prompt.inputs, group, 0, 1.0)
+                logp, mask = group_logprobs(model, prompt.inputs, group, 0, 1.0)
+                loss = grpo_loss(logp, advantages[i * G:(i + 1) * G].to(device), mask, ref_logp=ref).loss
+                (loss / len(batch)).backward()
+            else:  # a pass per response, as a plain trainer does
+                prompt = Prompt(prompt.example_id, {k: v.cpu() for k, v in prompt.inputs.items()},
+                                prompt.ground_truth, prompt.problem_type)  # rows are built on the host
+                for k, response in enumerate(group):
+                    with torch.no_grad():
+                        ref, _ = response_logprobs(reference, prompt, [response], 0, 1.0)
+                    logp, mask = response_logprobs(model, prompt, [response], 0, 1.0)
+                    loss = grpo_loss(logp, advantages[i * G + k:i * G + k + 1].to(device), mask, ref_logp=ref).loss
+                    (loss / (len(batch) * G)).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        return time.perf_counter() - began
+
+    def videokr_step(batch: list[Prompt]) -> dict[str, float]:
+        sync()
+        began = time.perf_counter()
+        responses = sample_group(model, batch, G, 1.0, new, seed=7, eos_ids=())
+        sync()
+        generated = time.perf_counter() - began
+        train = update(batch, responses, shared=True)
+        return {"generate_s": generated, "train_s": train, "s": generated + train,
+                "response_tokens": sum(len(r) for r in responses)}
+
+    def baseline_step(batch: list[Prompt]) -> dict[str, float]:
+        sync()
+        began = time.perf_counter()
+        responses: list[list[int]] = []
+        model.eval()
+        for prompt in batch:
+            inputs = {k: torch.cat([v] * G) for k, v in prompt.inputs.items() if k != "pixel_values_videos"}
+            inputs["pixel_values_videos"] = torch.cat([prompt.inputs["pixel_values_videos"]] * G)
+            inputs["video_grid_thw"] = torch.cat([prompt.inputs["video_grid_thw"]] * G)
+            with torch.no_grad():
+                out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=True,
+                                     temperature=1.0, top_p=1.0, use_cache=True)
+            responses += out[:, inputs["input_ids"].shape[1]:].tolist()
+        model.train()
+        sync()
+        generated = time.perf_counter() - began
+        train = update(batch, responses, shared=False)
+        return {"generate_s": generated, "train_s": train, "s": generated + train,
+                "response_tokens": sum(len(r) for r in responses)}
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    videokr_step(prompts(2, 1000))  # warm-up: kernels, allocator, optimizer state
+    ours = videokr_step(prompts(args.prompts, 0))
+    emit({"probe": "grpo videokr", "prompts": args.prompts, "group": G, "new_tokens": new,
+          **{k: round(v, 3) for k, v in ours.items()},
+          "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None})
+    baseline_step(prompts(1, 2000))  # warm-up
+    measured = baseline_step(prompts(args.baseline_prompts, 0))
+    scale = args.prompts / args.baseline_prompts
+    base = {k: v * scale for k, v in measured.items()}
+    emit({"probe": "grpo baseline", "measured_prompts": args.baseline_prompts, "scaled_to": args.prompts,
+          **{k: round(v, 3) for k, v in base.items()}})
+    emit({"probe": "grpo ratio", "step_speedup": round(base["s"] / ours["s"], 2),
+          "generate_speedup": round(base["generate_s"] / ours["generate_s"], 2),
+          "train_speedup": round(base["train_s"] / ours["train_s"], 2)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("sft", "grpo"))
+    parser.add_argument("--small", action="store_true", help="tiny shapes (a smoke run)")
+    parser.add_argument("--steps", type=int, default=20, help="SFT: steps per run")
+    parser.add_argument("--videokr-checkpointing", action="store_true", help="SFT: videokr recomputes activations too")
+    parser.add_argument("--compile", action="store_true", help="SFT: also time videokr with `compile: true`")
+    parser.add_argument("--prompts", type=int, default=32, help="GRPO: prompts per step")
+    parser.add_argument("--baseline-prompts", type=int, default=4, help="GRPO: prompts the baseline runs")
+    parser.add_argument("--shape", choices=("8b", "2b"), default="8b", help="GRPO: Qwen3-VL-8B or -2B shapes")
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    args = parser.parse_args()
+    {"sft": run_sft, "grpo": run_grpo}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The shared-prefix forward gives the per-response passes' log-probabilities and gradients.
+
+Both tiny architectures, a real video prompt, responses of different lengths (one of them a
+single token): one prompt pass + one response batch must equal a full forward per response,
+in value and in the gradient every trained parameter receives."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from videokr.inference import qwen_video  # noqa: E402
+from videokr.train.data import budget_frames, training_budget  # noqa: E402
+from videokr.train.grpo import Prompt, response_logprobs, rl_user_text  # noqa: E402
+from videokr.train.model import freeze_vision, load_model, load_processor  # noqa: E402
+from videokr.train.shared_prefix import group_logprobs  # noqa: E402
+
+RESPONSES = ([11, 12, 13, 14, 15, 16, 17], [21, 22, 23], [31], [41, 42, 43, 44, 45])
+
+
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+def test_shared_prefix_equals_one_pass_per_response(family, checkpoints, colour_ws, colour_examples) -> None:
+    path = checkpoints[family]
+    model = load_model(path)
+    freeze_vision(model, tower=True, projector=True)
+    processor = load_processor(path)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    example = colour_examples[0]
+    budget = training_budget("paper", model.config, 4, 64)
+    from videokr.formats.official import resolve_video
+
+    frames = budget_frames(resolve_video(example.video_path, colour_ws.video_root()), budget)
+    inputs = dict(qwen_video.prompt_inputs(model, processor, rl_user_text(example), frames, keep_size=True))
+    prompt = Prompt(example.id, inputs, "<answer>A</answer>", "multiple choice")
+    pad = qwen_video.pad_id(tokenizer)
+    advantages = torch.tensor([0.5, -1.0, 2.0, 0.25])
+
+    def gradients(logp, mask):  # a loss that weighs every token differently
+        weights = torch.arange(1, logp.shape[1] + 1, dtype=logp.dtype)
+        loss = ((logp * mask * weights).sum(dim=1) * advantages).sum()
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full, full_mask = response_logprobs(model, prompt, RESPONSES, pad, temperature=1.0)
+    full_grads = gradients(full, full_mask)
+    shared, shared_mask = group_logprobs(model, inputs, RESPONSES, pad, temperature=1.0)
+    assert torch.equal(shared_mask, full_mask)
+    assert torch.allclose(shared[shared_mask], full[full_mask], atol=1e-5, rtol=1e-4)
+    shared_grads = gradients(shared, shared_mask)
+    assert set(shared_grads) == set(full_grads) and full_grads
+    assert not any(n.startswith(("model.visual", "visual")) for n in shared_grads)  # the vision part stays frozen
+    for name, grad in full_grads.items():
+        assert torch.allclose(shared_grads[name], grad, atol=1e-5, rtol=1e-3), name
+
+    with torch.no_grad():  # the reference model's pass: same values, no graph
+        ref, _ = group_logprobs(model, inputs, RESPONSES, pad, temperature=0.7)
+    assert not ref.requires_grad
+    again, _ = response_logprobs(model, prompt, RESPONSES, pad, temperature=0.7)
+    assert torch.allclose(ref[full_mask], again.detach()[full_mask], atol=1e-5, rtol=1e-4)
