@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from videokr.cli import data, evaluation, llm, pipeline, train, video
+from videokr.cli import prompts
+from videokr.cli import kb
 
 app = typer.Typer(
     name="videokr",
@@ -33,6 +35,8 @@ evaluation.register(app)
 llm.register(app)
 video.register(app)
 train.register(app)
+prompts.register(app)
+kb.register(app)
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ from videokr.models.secrets import Redactor  # re-exported: the gateway imports 
 from videokr.models.tokens import estimate_request_tokens
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+CHAT_PATH = "/chat/completions"
+MODERATIONS_PATH = "/moderations"  # image/text moderation (safety step of §3.2)
 
 
 @dataclass
@@ -45,6 +47,24 @@ def check_completion(text: str) -> dict[str, Any]:
     if not isinstance(first, dict) or not isinstance(first.get("message"), dict):
         raise ValueError("malformed reply: choice without a message")
     return body
+
+
+def check_moderation(text: str) -> dict[str, Any]:
+    """The parsed body of a moderation reply; ValueError if it is not one."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed reply: not JSON ({exc.msg} at char {exc.pos})") from None
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list) or not results:
+        raise ValueError("malformed reply: no results")
+    if not all(isinstance(r, dict) and isinstance(r.get("category_scores"), dict) for r in results):
+        raise ValueError("malformed reply: a result without category_scores")
+    return body
+
+
+# What a 200 from each path must look like to count as an answer.
+REPLY_CHECKS = {CHAT_PATH: check_completion, MODERATIONS_PATH: check_moderation}
 
 
 class Endpoint:
@@ -74,11 +94,12 @@ class Endpoint:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def send(self, body: dict[str, Any]) -> SendResult:
+    async def send(self, body: dict[str, Any], *, path: str = CHAT_PATH) -> SendResult:
         """Send until answered, a permanent error, the attempt budget or the breaker's give-up."""
         import httpx2
         import openai
 
+        check_reply = REPLY_CHECKS[path]
         limits = self.config.limits
         started = time.monotonic()
         attempt = 0
@@ -100,10 +121,10 @@ class Endpoint:
                 attempt += 1
                 self.sends += 1
                 try:
-                    response = await self._client.post("/chat/completions", cast_to=httpx2.Response, body=body)
+                    response = await self._client.post(path, cast_to=httpx2.Response, body=body)
                     text = response.text
                     status = response.status_code
-                    check_completion(text)
+                    check_reply(text)
                     self.breaker.record_success()
                     return SendResult(True, status, text, None, attempt, time.monotonic() - started)
                 except openai.APIStatusError as exc:
@@ -118,7 +139,7 @@ class Endpoint:
                     cause = exc.__cause__
                     error = f"connection failed: {type(cause).__name__ if cause else 'error'}: {cause or exc}"
                     retryable = True
-                except ValueError as exc:  # a 200 that is not a chat completion
+                except ValueError as exc:  # a 200 that is not a reply of this path's kind
                     error, retryable = str(exc), True
             if not retryable:
                 # The provider answered "no" (400, 401, 404, ...): a verdict on the request, not a fault.

@@ -26,7 +26,7 @@ from typing import Any
 
 from videokr.errors import Transient, Verdict
 from videokr.models.cache import DEFAULT_LEASE_S, CallCache
-from videokr.models.client import RETRYABLE_STATUS, Endpoint, Redactor
+from videokr.models.client import CHAT_PATH, MODERATIONS_PATH, RETRYABLE_STATUS, Endpoint, Redactor
 from videokr.models.config import ModelConfig
 from videokr.models.fingerprint import legacy_request_fingerprint, request_fingerprint
 from videokr.models.tokens import estimate_request_tokens
@@ -204,10 +204,16 @@ class Gateway:
         step: str = "",
         step_version: str = "",
         salt: str = "",
+        path: str = CHAT_PATH,
     ) -> Reply:
-        """The reply to `body` from `model`: stored, or sent once and stored before returning."""
+        """The reply to `body` from `model`: stored, or sent once and stored before returning.
+
+        `path` is the endpoint's route (chat completions unless said otherwise); a request to
+        another route is keyed apart from any chat request."""
         config = self.config(model)
         body = {**body, "model": config.model}
+        if path != CHAT_PATH:
+            salt = f"{path}\x1f{salt}"
         fingerprint = self.fingerprint(model, body, step=step, step_version=step_version, salt=salt)
         if self.dry_run:
             return self._dry_run(model, config, body, fingerprint, step, step_version, salt)
@@ -217,7 +223,7 @@ class Gateway:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._inflight[fingerprint] = future
         try:
-            reply = await self._call_once(model, config, body, fingerprint, step, step_version, salt)
+            reply = await self._call_once(model, config, body, fingerprint, step, step_version, salt, path)
             future.set_result(reply)
             return reply
         except BaseException as exc:
@@ -240,10 +246,17 @@ class Gateway:
         return await self.call(model, self.build_body(model, messages, params), step=step,
                                step_version=step_version, salt=salt)
 
+    async def moderate(self, model: str, inputs: list[dict[str, Any]], *, step: str = "",
+                       step_version: str = "") -> Reply:
+        """The moderation of `inputs` (text and image_url parts) by `model`, through the same cache and limits.
+
+        The body is the moderation request alone: a model's chat `params` are not sent."""
+        return await self.call(model, {"input": inputs}, step=step, step_version=step_version, path=MODERATIONS_PATH)
+
     async def _call_once(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str,
-                         step_version: str, salt: str = "") -> Reply:
+                         step_version: str, salt: str = "", path: str = CHAT_PATH) -> Reply:
         if self.cache is None:
-            return await self._send(model, config, body, fingerprint, step)
+            return await self._send(model, config, body, fingerprint, step, path)
         legacy = None
         if self.cache.get(fingerprint) is None:  # perhaps stored under the key of an older version
             legacy = legacy_request_fingerprint(model=config.model, body=body, step=step, step_version=step_version,
@@ -266,10 +279,11 @@ class Gateway:
                 break
             await asyncio.sleep(poll)  # another worker holds it: wait for its reply
             poll = min(BUSY_POLL_MAX_S, poll * 2)
-        return await self._send(model, config, body, fingerprint, step)
+        return await self._send(model, config, body, fingerprint, step, path)
 
-    async def _send(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str) -> Reply:
-        result = await self.endpoint(model).send(body)
+    async def _send(self, model: str, config: ModelConfig, body: dict[str, Any], fingerprint: str, step: str,
+                    path: str = CHAT_PATH) -> Reply:
+        result = await self.endpoint(model).send(body, path=path)
         if result.ok:
             assert result.text is not None
             parsed = json.loads(result.text)

@@ -5,3 +5,8 @@ corpus steps of §3.1–§3.3 and the benchmark steps of §4 join the same regis
 """
 
 from videokr.steps import decontam, export, importing, probe, split, videos  # noqa: F401
+from videokr.steps import download, local_sources  # noqa: F401
+from videokr.steps import kb  # noqa: F401
+from videokr.steps import knowledge_points, metadata_relevance, scenarios, search_keywords  # noqa: F401
+from videokr.steps import safety, visual_relevance  # noqa: F401
+from videokr.steps import youtube_search  # noqa: F401

@@ -8,6 +8,10 @@ asyncio sockets, so it is fast enough to benchmark the client against, and it ca
 on purpose: 429 with Retry-After, 500, slow replies, replies after the client gave up,
 malformed JSON, truncated bodies, dropped connections and replies that violate a schema.
 
+`POST /v1/moderations` answers image moderation requests (omni-moderation's reply shape) with
+scores from `moderation_scorer(image_bytes)`, after checking the request's shape: a request
+that is not what the real endpoint takes is answered 400 and listed in `moderation_errors`.
+
 It counts every request it receives by a fingerprint of the request body, and remembers
 which fingerprints it has *answered* (a complete, well-formed 200 reply written to the
 socket); `repeats_after_answer` lists requests that arrived again after an answer, which is
@@ -31,11 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from videokr.hashing import digest_json
+from videokr.safety.categories import OPENAI_CATEGORIES, OPENAI_IMAGE_CATEGORIES
 
 __all__ = [
     "FAULT_KINDS",
     "Event",
     "FaultRates",
+    "MODERATION_CATEGORIES",
+    "ModerationScorer",
     "Responder",
     "Script",
     "ServerStats",
@@ -44,6 +51,7 @@ __all__ = [
     "completion_body",
     "default_content",
     "estimate_prompt_tokens",
+    "moderation_images",
 ]
 
 FAULT_KINDS = (
@@ -142,6 +150,9 @@ class ServerStats:
 
 Responder = Callable[[dict[str, Any], str], str]
 Script = Callable[[dict[str, Any], str, int], str | None]
+ModerationScorer = Callable[[bytes], dict[str, float]]
+# omni-moderation's categories; an image is scored on the image ones (the rest apply to text only).
+MODERATION_CATEGORIES = OPENAI_CATEGORIES
 
 
 class TestServer:
@@ -171,8 +182,11 @@ class TestServer:
         port: int = 0,
         record_events: bool = True,
         ascii_output: bool = True,
+        moderation_scorer: ModerationScorer | None = None,
     ) -> None:
         self.rates = rates or FaultRates()
+        self.moderation_scorer = moderation_scorer or (lambda image: {})
+        self.moderation_errors: list[str] = []  # requests to /v1/moderations whose shape was wrong
         self._rng = random.Random(seed)
         self.responder = responder or default_content
         self.script = script
@@ -326,6 +340,8 @@ class TestServer:
             path = "/v1" + path
         if method == "POST" and path == "/v1/chat/completions":
             return await self._chat(headers, body, writer)
+        if method == "POST" and path == "/v1/moderations":
+            return await self._moderations(body, writer)
         if method == "POST" and path == "/v1/files":
             return await self._upload(headers, body, writer)
         if method == "GET" and path.startswith("/v1/files/"):
@@ -402,6 +418,49 @@ class TestServer:
         if fault in _ANSWERING:
             with self._lock:
                 self.stats.answered[fingerprint] += 1
+        return keep
+
+    async def _moderations(self, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Image moderation: one result per request, scored by `moderation_scorer` on the decoded image bytes."""
+        try:
+            body = json.loads(raw)
+            images = moderation_images(body)
+        except ValueError as exc:
+            with self._lock:
+                self.moderation_errors.append(str(exc))
+            return await _send_json(writer, 400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
+        fingerprint = body_fingerprint(body)
+        with self._lock:
+            if self.stats.answered[fingerprint]:
+                self.stats.repeats_after_answer.append(fingerprint)
+            self.stats.received[fingerprint] += 1
+        fault = self._choose_fault(body, fingerprint)
+        with self._lock:
+            self.stats.faults[fault] += 1
+            if self.record_events:
+                self.stats.events.append(Event(time.monotonic(), "/v1/moderations", fingerprint, fault))
+        if fault in ("429", "500"):
+            status = int(fault)
+            extra = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 and self.retry_after_s is not None else {}
+            return await _send_json(writer, status, {"error": {"message": f"scripted {fault}"}}, extra)
+        scores = {name: 0.0 for name in MODERATION_CATEGORIES}
+        for image in images:
+            for name, value in self.moderation_scorer(image).items():
+                scores[name] = max(scores.get(name, 0.0), float(value))
+        reply = {
+            "id": f"modr-{fingerprint[:24]}",
+            "model": body["model"],
+            "results": [{
+                "flagged": any(v >= 0.5 for v in scores.values()),
+                "categories": {name: v >= 0.5 for name, v in scores.items()},
+                "category_scores": scores,
+                "category_applied_input_types": {
+                    name: (["image"] if name in OPENAI_IMAGE_CATEGORIES else []) for name in scores},
+            }],
+        }
+        keep = await _send_json(writer, 200, reply)
+        with self._lock:
+            self.stats.answered[fingerprint] += 1
         return keep
 
     async def _upload(self, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter) -> bool:
@@ -520,6 +579,43 @@ class TestServer:
                 "repeats_after_answer": list(self.stats.repeats_after_answer),
                 "auth_failures": self.stats.auth_failures,
             }
+
+
+def moderation_images(body: Any) -> list[bytes]:
+    """The image bytes of a moderation request, or ValueError saying how its shape is wrong."""
+    import base64
+    import binascii
+    import io
+
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+        raise ValueError("moderation request without a model")
+    if set(body) - {"model", "input"}:
+        raise ValueError(f"unexpected moderation request fields: {sorted(set(body) - {'model', 'input'})}")
+    parts = body.get("input")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError("moderation input must be a non-empty list of parts")
+    images = []
+    for part in parts:
+        if not isinstance(part, dict) or part.get("type") not in ("image_url", "text"):
+            raise ValueError(f"moderation input part of unknown type: {str(part)[:80]}")
+        if part["type"] == "text":
+            continue
+        url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+        head, sep, data = (url or "").partition(";base64,")
+        if not sep or head not in ("data:image/jpeg", "data:image/png"):
+            raise ValueError("image_url.url must be a data:image/jpeg or data:image/png base64 URL")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("image_url.url: the base64 data does not decode") from None
+        from PIL import Image
+
+        try:
+            Image.open(io.BytesIO(raw)).verify()
+        except Exception:  # noqa: BLE001 - any decoder complaint means "not an image"
+            raise ValueError("image_url.url: the data is not a decodable image") from None
+        images.append(raw)
+    return images
 
 
 def completion_body(request: dict[str, Any], fingerprint: str, content: str) -> dict[str, Any]:
