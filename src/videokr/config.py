@@ -20,6 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 # The main job on official files (§3.4–§3.5): the corpus steps of §3.1–§3.3 join in front of it.
 DEFAULT_RECIPE = ["import", "videos", "probe", "decontam", "split", "export"]
+# §3.1–§3.2: from the knowledge bank to safe, relevant Creative-Commons videos (the paper's corpus
+# collection); `videokr init` writes it ahead of the main job, so `videokr run --until safety` is the
+# whole collection. The generation and validation steps of §3.3 join it between safety and videos.
+CORPUS_COLLECTION = ["kb", "knowledge_points", "scenarios", "search_keywords", "youtube_search", "youtube_videos",
+                     "metadata_relevance", "download", "local_sources", "visual_relevance", "safety"]
+PAPER_RECIPE = CORPUS_COLLECTION + DEFAULT_RECIPE
+RECIPES = {"paper": PAPER_RECIPE, "official": DEFAULT_RECIPE}
 
 
 def _paper_models() -> dict[str, Any]:

@@ -37,7 +37,8 @@ class Workspace:
         from videokr.pipeline.step import StepContext
 
         return StepContext(root=self.root, video_root=self.video_root(), recipe=tuple(self.config.recipe),
-                           settings={"models": self.config.models}, store=self.store)
+                           settings={"models": self.config.models, "pool": self.config.pool},
+                           store=self.store)
 
     def recipe(self) -> Any:
         """The workspace's recipe, each step built with its section of videokr.yaml."""

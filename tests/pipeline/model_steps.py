@@ -45,3 +45,28 @@ def keywords_reply(body: dict, fingerprint: str) -> str:
     """The loopback server's answer: deterministic keywords from the question's last words."""
     text = body["messages"][-1]["content"]
     return json.dumps({"keywords": text.rstrip("?").split()[-3:]})
+
+
+class StopAfterConfig(StepConfig):
+    accept: int = 3  # items accepted before the step says no further item can succeed now
+
+
+class StopAfterStep(ModelStep[Example]):
+    """Accepts a few items, then stops the run as a spent quota would (`errors.Stop`)."""
+
+    name = "stopper"
+    Config = StopAfterConfig
+    after = ("import",)
+    reads = "example"
+    writes = ("search_keyword",)
+
+    async def ask(self, item: Example, gateway: Gateway) -> Result:
+        from videokr.errors import Stop
+
+        config = self.config
+        assert isinstance(config, StopAfterConfig)
+        self.done = getattr(self, "done", 0) + 1
+        if self.done > config.accept:
+            raise Stop("daily quota spent; it resets at 08:00 UTC")
+        return Result.accept(SearchKeyword(id=f"{item.id}-k", scenario_id=item.id, knowledge_point_id=item.id,
+                                           text=item.question[:20]))

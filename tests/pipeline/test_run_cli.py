@@ -55,3 +55,21 @@ def test_dry_run_prices_a_model_step_and_sends_nothing(tmp_path: Path, monkeypat
         keywords = next(s for s in funnel["steps"] if s["step"] == "keywords")
         assert {k: keywords[k] for k in ("accepted", "rejected", "quarantined", "pending")} == \
             {"accepted": 12, "rejected": 0, "quarantined": 0, "pending": 0}
+
+
+def test_a_step_that_stops_ends_the_run_cleanly_keeping_what_finished(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VIDEOKR_TEST_KEY", "sk-test-key-value")
+    with TestServer(responder=keywords_reply) as server:
+        ws = workspace(tmp_path, server)
+        config = yaml.safe_load((ws / "videokr.yaml").read_text())
+        config["recipe"] = ["import", "stopper"]
+        config["steps"].pop("keywords")
+        config["steps"]["stopper"] = {"uses": "tests.pipeline.model_steps:StopAfterStep", "concurrency": 1}
+        (ws / "videokr.yaml").write_text(yaml.safe_dump(config))
+        stopped = invoke("-w", ws, "run")
+        assert stopped.exit_code == 1
+        assert "stopped: daily quota spent; it resets at 08:00 UTC" in stopped.text and "Traceback" not in stopped.output
+        summary = Store(ws / "videokr.sqlite").ledger_summary()
+        assert summary["stopper"]["accepted"] == 3  # what finished before the stop is kept
+        again = invoke("-w", ws, "run")  # a new run goes on where the last one stopped
+        assert again.exit_code == 1 and Store(ws / "videokr.sqlite").ledger_summary()["stopper"]["accepted"] == 6

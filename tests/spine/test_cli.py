@@ -123,3 +123,22 @@ def test_error_messages_are_text_not_markup(tmp_path):
         with pytest.raises(typer.Exit):
             fail("needs pip install 'videokr[video]' and [bold]x[/bold]")
     assert "pip install 'videokr[video]' and [bold]x[/bold]" in captured.get()
+
+
+def test_init_writes_the_paper_recipe_and_a_fresh_workspace_runs_empty(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from videokr.cli.main import app
+    from videokr.config import CORPUS_COLLECTION, DEFAULT_RECIPE, PAPER_RECIPE
+    from videokr.workspace import Workspace
+
+    assert PAPER_RECIPE == CORPUS_COLLECTION + DEFAULT_RECIPE and CORPUS_COLLECTION[-1] == "safety"
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
+    assert Workspace.open(tmp_path / "ws").config.recipe == PAPER_RECIPE
+    dry = runner.invoke(app, ["-w", str(tmp_path / "ws"), "run", "--until", "safety", "--dry-run"])
+    assert dry.exit_code == 0 and "safety: 0 in" in dry.output
+    assert runner.invoke(app, ["init", str(tmp_path / "official"), "--recipe", "official"]).exit_code == 0
+    assert Workspace.open(tmp_path / "official").config.recipe == DEFAULT_RECIPE
+    bad = runner.invoke(app, ["init", str(tmp_path / "x"), "--recipe", "nope"])
+    assert bad.exit_code == 1 and "--recipe must be one of paper, official" in bad.output

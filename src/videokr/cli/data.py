@@ -23,12 +23,16 @@ def register(app: typer.Typer) -> None:
 def init(
     directory: Path = typer.Argument(Path("."), help="directory to make into a workspace"),
     video_root: str = typer.Option(None, help="where relative video paths are resolved"),
+    recipe: str = typer.Option("paper", help="paper: §3 corpus collection then the main job; official: the main "
+                               "job on official files only"),
 ) -> None:
-    """Make DIR a workspace: a videokr.yaml config and an empty store."""
-    from videokr.config import Config
+    """Make DIR a workspace: a videokr.yaml config (with its recipe) and an empty store."""
+    from videokr.config import RECIPES, Config
 
+    if recipe not in RECIPES:
+        fail(f"--recipe must be one of {', '.join(RECIPES)}, not {recipe!r}")
     try:
-        ws = Workspace.init(directory, Config(video_root=video_root))
+        ws = Workspace.init(directory, Config(video_root=video_root, recipe=list(RECIPES[recipe])))
     except WorkspaceError as exc:
         fail(str(exc))
     console.print(f"workspace ready: {ws.root} (store {ws.store.path.name})")

@@ -32,6 +32,7 @@ def run(
     """Run the workspace's recipe (videokr.yaml `recipe:`); each step takes the live outputs of the ones before.
 
     Exits 1 when an item was quarantined (a transient failure: run again to retry it)."""
+    from videokr.errors import Stop
     from videokr.pipeline.recipe import RecipeError, run_recipe
 
     ws = workspace(ctx)
@@ -49,6 +50,8 @@ def run(
                              on_step=announce, on_report=lambda r: console.print(_report_line(r)))
     except (FileNotFoundError, ValueError, RecipeError) as exc:
         fail(str(exc))
+    except Stop as exc:  # a provider down, a quota spent: what finished is kept, the rest stays pending
+        fail(f"stopped: {exc}. What finished is kept; run again to go on.")
     quarantined = sum(r.counts["quarantined"] for r in reports)
     if quarantined:
         fail(f"{quarantined} item(s) quarantined; `videokr status --funnel` lists them — run again to retry")
@@ -58,9 +61,13 @@ def _report_line(report: Any) -> str:
     if report.dry_run:
         line = (f"[bold]{report.step}[/]: {report.seen} in, {report.skipped} done, {report.left} would be processed"
                 + (f", {report.retired} would be retired" if report.retired else ""))
-        if report.cost:
-            line += (f"; {report.cost['requests']} model requests, {report.cost['tokens_in']:,} tokens in, "
-                     f"≈${report.cost['usd']:.2f} (outputs not counted)")
+        cost = dict(report.cost or {})
+        if "usd" in cost:
+            line += (f"; {cost.pop('requests')} model requests, {cost.pop('tokens_in'):,} tokens in, "
+                     f"≈${cost.pop('usd'):.2f} (outputs not counted)")
+            cost.pop("tokens_out", None)
+        if cost:
+            line += "; " + ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in cost.items())
         return line
     return f"[bold]{report.step}[/] " + report.line().split(": ", 1)[1]
 
@@ -158,5 +165,10 @@ def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = N
     explicit = items is not None
     materialised = list(step.inputs(ws.store) if items is None else items)  # once: the bar's total and the run's items
     kwargs.setdefault("retire", retires_by_default(step, explicit=explicit, limit=kwargs.get("limit")))
+    from videokr.errors import Stop
+
     with progress_bar(label or step.name, len(materialised)) as advance:
-        return run_step(ws.store, step, items=materialised, on_progress=advance, **kwargs)
+        try:
+            return run_step(ws.store, step, items=materialised, on_progress=advance, **kwargs)
+        except Stop as exc:
+            fail(f"{step.name} stopped: {exc}. What finished is kept; run again to go on.")

@@ -157,6 +157,8 @@ def run_step(
         report.left, report.retired = len(plan.pending), len(plan.gone)
         if step.resources.kind == "model" and step.scope == "item" and plan.pending:
             _price(step, plan.pending, report)
+        if plan.pending and (spend := step.dry_run_cost([item for _, _, item in plan.pending])):
+            report.cost = {**(report.cost or {}), **spend}
         return report
     if plan.gone:
         report.retired = store.retire(step.name, plan.gone)

@@ -202,6 +202,11 @@ class Step(ABC, Generic[Item]):
             return "async"
         return "process" if self.resources.kind == "video" and self.scope == "item" else "local"
 
+    def dry_run_cost(self, items: Sequence[Item]) -> dict[str, Any] | None:
+        """What a real run over `items` would spend beyond model calls (e.g. API quota units), for
+        `--dry-run`; nothing may be sent. Model steps are priced by the runner itself."""
+        return None
+
     def describe(self) -> str:
         """One line for `videokr run --dry-run`: what the step reads and writes."""
         reads = f"{self.reads} from {', '.join(self.after)}" if self.after else "its sources"

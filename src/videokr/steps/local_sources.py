@@ -163,7 +163,9 @@ class LocalSourcesStep(FetchingStep):
         return self.config
 
     def describe(self) -> str:
-        return f"{self.name}: reads the manifest {self.local_config.manifest}; writes video, relevance"
+        manifest = self.local_config.manifest
+        source = f"the manifest {manifest}" if manifest else "no manifest (steps.local_sources.manifest is unset)"
+        return f"{self.name}: reads {source}; writes video, relevance"
 
     # -- items ------------------------------------------------------------------------------
 
