@@ -152,13 +152,14 @@ def test_resuming_with_other_settings_is_refused(checkpoints, colour_ws, colour_
     assert result.resumed_from is None and [m["step"] for m in _metrics(tmp_path)] == [1, 2]
 
 
-def test_two_processes_train_as_one(checkpoints, colour_ws, colour_examples, tmp_path: Path) -> None:
+def test_two_processes_train_as_one(checkpoints, colour_ws, colour_examples, tmp_path: Path, monkeypatch) -> None:
     """`torchrun` with two CPU processes (DDP over gloo, as `accelerate launch` sets up on GPUs):
     the same losses, gradient norms and weights as one process, a partial last step included
     (12 examples, global batch 8: the second step's 4 leave each process empty micro-batches)."""
     config = fast_config(global_batch=8, micro_batch=2, max_steps=2, warmup_ratio=0.0, lr=1e-3, data_workers=0)
     model = checkpoints["qwen2.5-vl"]
     single = tmp_path / "one"
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # the reference run on the CPU too, even on a GPU host
     train_sft(colour_examples, model, single, config, colour_ws.video_root(), show_progress=False)
     two = tmp_path / "two"
     script = tmp_path / "run.py"

@@ -59,3 +59,48 @@ def test_shared_prefix_equals_one_pass_per_response(family, checkpoints, colour_
     assert not ref.requires_grad
     again, _ = response_logprobs(model, prompt, RESPONSES, pad, temperature=0.7)
     assert torch.allclose(ref[full_mask], again.detach()[full_mask], atol=1e-5, rtol=1e-4)
+
+
+def test_lower_right_attention_is_masked_attention_with_repeated_heads() -> None:
+    """The response batch's attention: query t of q sees the first k - q + t + 1 keys; 2 query heads per key head."""
+    from videokr.train.shared_prefix import lower_right_attention
+
+    g = torch.Generator().manual_seed(0)
+    query, key, value = (torch.randn(3, h, n, 16, generator=g) for h, n in ((8, 5), (4, 12), (4, 12)))
+    out, weights = lower_right_attention(None, query, key, value, None, scaling=0.25)
+    assert weights is None and out.shape == (3, 5, 8, 16)
+    allowed = torch.ones(5, 12, dtype=torch.bool).tril(diagonal=12 - 5)
+    scores = (query @ key.repeat_interleave(2, dim=1).transpose(-1, -2)) * 0.25
+    expected = scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ value.repeat_interleave(2, dim=1)
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-5)
+    square, _ = lower_right_attention(None, query, key[:, :, :5], value[:, :, :5], None, scaling=0.25)
+    causal = (query @ key[:, :, :5].repeat_interleave(2, dim=1).transpose(-1, -2) * 0.25).masked_fill(
+        ~torch.ones(5, 5, dtype=torch.bool).tril(), float("-inf")).softmax(-1) @ value[:, :, :5].repeat_interleave(2, dim=1)
+    assert torch.allclose(square, causal.transpose(1, 2), atol=1e-5)
+
+
+def test_the_group_pass_uses_it_and_restores_the_models_attention(checkpoints) -> None:
+    from transformers import AttentionInterface
+
+    from videokr.inference.engine import decoder_parts
+    from videokr.train import shared_prefix
+
+    model = load_model(checkpoints["qwen3-vl"])
+    config = decoder_parts(model)[0].config
+    before = config._attn_implementation
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[1].shape[-2])
+        return shared_prefix.lower_right_attention(*args, **kwargs)
+
+    AttentionInterface.register(shared_prefix.LOWER_RIGHT, counting)
+    try:
+        inputs = {"input_ids": torch.tensor([[5, 6, 7, 8, 9, 10]]), "attention_mask": torch.ones(1, 6, dtype=torch.long)}
+        with torch.no_grad():
+            group_logprobs(model, inputs, [[11, 12, 13], [14]], 0, temperature=1.0)
+    finally:
+        AttentionInterface.register(shared_prefix.LOWER_RIGHT, shared_prefix.lower_right_attention)
+    layers = len(decoder_parts(model)[0].layers)
+    assert calls == [6] * layers + [2] * layers  # the prompt pass, then the responses' pass
+    assert config._attn_implementation == before
