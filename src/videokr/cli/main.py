@@ -9,6 +9,7 @@ import typer
 from videokr.cli import data, evaluation, llm, pipeline, train, video
 from videokr.cli import prompts
 from videokr.cli import kb
+from videokr.cli import corpus
 
 app = typer.Typer(
     name="videokr",
@@ -37,6 +38,7 @@ video.register(app)
 train.register(app)
 prompts.register(app)
 kb.register(app)
+corpus.register(app)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Experts write the middle layers of §3.1's hierarchy: per Table 6 subject its co
 per course a syllabus of lectures with learning objectives, and — where they want — the
 knowledge points of a lecture themselves (term + definition; those skip the model step).
 
-YAML (see `docs/knowledge-bank.md`)::
+YAML (see `docs/corpus.md`)::
 
     subjects:
     - subject: Physics                 # a Table 6 subject

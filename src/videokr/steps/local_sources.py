@@ -22,7 +22,7 @@ video shows the knowledge point stands in for it, written as one
 (video, scenario of a declared knowledge point), id `metadata:<video id>:<scenario id>` —
 the same shape the metadata judge writes, so the visual judge reads both alike.
 `enter_at: metadata` writes the Video alone; the metadata judge reads YouTube metadata
-today, so such entries wait for a generic metadata record (see docs/download.md).
+today, so such entries wait for a generic metadata record (see docs/corpus.md).
 
 Rejections: `no_licence`, `file_missing`, `unreadable`, `bad_line` (not an object, neither
 path nor url), `duplicate` (the same path or URL twice), `no_knowledge_point`,

@@ -50,7 +50,7 @@ class SafetyConfig(StepConfig):
         default="exact", description="exact frames, or the nearest keyframes (faster, a few seconds off)")
     thresholds: dict[str, float | None] = Field(
         default_factory=dict, description="category -> score that flags a frame (null: never flags); "
-        "the backend's defaults for the others (see docs/safety.md)")
+        "the backend's defaults for the others (see docs/corpus.md)")
     model: str = Field(default=DEFAULT_MODEL_NAME,
                        description="openai backend: the moderation model's name under `models:`")
 
