@@ -105,6 +105,9 @@ def grpo(
                                       help="train the vision tower and projector too (frozen by default, as in SFT)"),
     seed: int = typer.Option(42, "--seed", help="data order and rollout sampling seed"),
     save_rollouts: bool = typer.Option(False, "--save-rollouts", help="every response and its reward in OUT/rollouts.jsonl"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 (bfloat16 weights: a GPU's choice)"),
+    rollout_rows: int = typer.Option(None, "--rollout-rows", min=1,
+                                     help="rollouts decoded together (default: as many as free memory holds)"),
 ) -> None:
     """GRPO on the live RL set with the train.grpo settings of videokr.yaml (the paper's unless it says otherwise).
 
@@ -123,7 +126,7 @@ def grpo(
     options = GRPOOptions(max_steps=max_steps, seed=seed, save_steps=save_steps, video_budget=video_budget,
                           max_frames=max_frames, max_video_tokens=max_video_tokens,
                           freeze_vision_tower=not train_vision, freeze_projector=not train_vision, zero_rl=zero_rl,
-                          save_rollouts=save_rollouts)
+                          save_rollouts=save_rollouts, precision=precision, rollout_rows=rollout_rows)
     try:
         result = train_grpo(examples, model, out, config, ws.video_root(), options, resume=resume)  # type: ignore[arg-type]
     except (TrainError, ModelError, ValueError) as exc:
