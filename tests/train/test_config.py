@@ -87,3 +87,17 @@ def test_root_config_does_not_import_training_at_load() -> None:
 
     code = "import sys, videokr.config; print(any(m.startswith('videokr.train') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_speed_settings_default_to_what_users_get_today() -> None:
+    """Recomputation on and no compilation unless asked (LLaMA-Factory's defaults); GRPO in fp32 with
+    rollout rows sized by memory unless asked."""
+    from videokr.train.config import SFT_COMPILE, SFT_GRADIENT_CHECKPOINTING
+    from videokr.train.grpo import ROLLOUT_MEMORY_SHARE, GRPOOptions
+
+    assert (SFT_GRADIENT_CHECKPOINTING, SFT_COMPILE) == (True, False)
+    config = SFTConfig()
+    assert (config.gradient_checkpointing, config.compile) == (True, False)
+    assert SFTConfig(compile=True, gradient_checkpointing=False).compile
+    options = GRPOOptions()
+    assert (options.precision, options.rollout_rows) == ("fp32", None) and ROLLOUT_MEMORY_SHARE == 0.5

@@ -162,3 +162,18 @@ def test_train_grpo_without_rl_examples_says_so(checkpoints, colour_ws, tmp_path
     result = _run("-w", colour_ws.root, "train", "grpo", "--model", checkpoints["qwen2.5-vl"], "--out", tmp_path / "o")
     assert result.exit_code == 1 and "no live RL examples" in " ".join(result.output.split())
     assert isinstance(result.exception, SystemExit)
+
+
+def test_bf16_weights_train_and_save(sft_model: Path, green_ws: Workspace, tmp_path: Path) -> None:
+    """`precision: bf16`: policy and reference in bfloat16, a step moves the policy, the model is saved."""
+    examples = live_set(green_ws.store, "rl")
+    seen: list[dict] = []
+    result = train_grpo(examples, sft_model, tmp_path / "out", GRPOConfig(batch_prompts=2, max_response_tokens=24),
+                        green_ws.video_root(), GRPOOptions(max_steps=1, precision="bf16", rollout_rows=4, **SMALL_VIDEO),
+                        on_step=lambda m, r: seen.append(m))
+    assert result.steps == 1 and seen[0]["responses"] == 16
+    assert seen[0]["loss"] is not None and seen[0]["kl"] == 0.0
+    assert (tmp_path / "out" / "config.json").is_file()
+    with pytest.raises(Exception, match="precision must be fp32 or bf16"):
+        train_grpo(examples, sft_model, tmp_path / "bad", GRPOConfig(batch_prompts=2), green_ws.video_root(),
+                   GRPOOptions(max_steps=1, precision="fp16", **SMALL_VIDEO))
