@@ -93,11 +93,15 @@ def test_speed_settings_default_to_what_users_get_today() -> None:
     """Recomputation on and no compilation unless asked (LLaMA-Factory's defaults); GRPO in fp32 with
     rollout rows sized by memory unless asked."""
     from videokr.train.config import SFT_COMPILE, SFT_GRADIENT_CHECKPOINTING
-    from videokr.train.grpo import ROLLOUT_MEMORY_SHARE, GRPOOptions
+    from videokr.train.grpo import ROLLOUT_MEMORY_SHARE
+    from videokr.train.grpo_config import GRPOConfig
 
     assert (SFT_GRADIENT_CHECKPOINTING, SFT_COMPILE) == (True, False)
     config = SFTConfig()
     assert (config.gradient_checkpointing, config.compile) == (True, False)
     assert SFTConfig(compile=True, gradient_checkpointing=False).compile
-    options = GRPOOptions()
-    assert (options.precision, options.rollout_rows) == ("fp32", None) and ROLLOUT_MEMORY_SHARE == 0.5
+    grpo = GRPOConfig()
+    assert (grpo.precision, grpo.rollout_rows) == ("fp32", None) and ROLLOUT_MEMORY_SHARE == 0.5
+    assert (grpo.seed, grpo.save_steps, grpo.keep_checkpoints, grpo.video_budget) == (42, 50, 1, "paper")
+    assert grpo.freeze_vision_tower and grpo.freeze_projector  # as in SFT
+    assert "save_steps" not in grpo.recipe() and grpo.recipe()["group_size"] == 8  # run-only settings may change

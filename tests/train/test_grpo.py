@@ -22,7 +22,7 @@ from videokr.formats.instructions import answer_tagged
 from videokr.pipeline.recipe import run_recipe
 from videokr.scoring.reward import score_batch, score_one
 from videokr.sets import live_set
-from videokr.train.grpo import GRPOOptions, train_grpo
+from videokr.train.grpo import train_grpo
 from videokr.train.grpo_config import GRPOConfig
 from videokr.train.sft import train_sft
 from videokr.video.synth import write_video
@@ -75,10 +75,9 @@ def sft_model(checkpoints, colour_ws, colour_examples, tmp_path_factory: pytest.
 
 def _grpo(examples, model: Path, out: Path, ws: Workspace, steps: int, **settings):  # type: ignore[no-untyped-def]
     seen: list[tuple[dict, list[dict]]] = []
-    config = GRPOConfig(**{"batch_prompts": 2, "max_response_tokens": 48, "lr": 1e-3, **settings})
-    result = train_grpo(examples, model, out, config, ws.video_root(),
-                        GRPOOptions(max_steps=steps, save_rollouts=True, **SMALL_VIDEO),
-                        on_step=lambda m, r: seen.append((m, r)))
+    config = GRPOConfig(**{"batch_prompts": 2, "max_response_tokens": 48, "lr": 1e-3, "max_steps": steps,
+                           "save_rollouts": True, **SMALL_VIDEO, **settings})
+    result = train_grpo(examples, model, out, config, ws.video_root(), on_step=lambda m, r: seen.append((m, r)))
     return result, seen
 
 
@@ -168,12 +167,45 @@ def test_bf16_weights_train_and_save(sft_model: Path, green_ws: Workspace, tmp_p
     """`precision: bf16`: policy and reference in bfloat16, a step moves the policy, the model is saved."""
     examples = live_set(green_ws.store, "rl")
     seen: list[dict] = []
-    result = train_grpo(examples, sft_model, tmp_path / "out", GRPOConfig(batch_prompts=2, max_response_tokens=24),
-                        green_ws.video_root(), GRPOOptions(max_steps=1, precision="bf16", rollout_rows=4, **SMALL_VIDEO),
+    config = GRPOConfig(batch_prompts=2, max_response_tokens=24, max_steps=1, precision="bf16", rollout_rows=4,
+                        **SMALL_VIDEO)
+    result = train_grpo(examples, sft_model, tmp_path / "out", config, green_ws.video_root(),
                         on_step=lambda m, r: seen.append(m))
     assert result.steps == 1 and seen[0]["responses"] == 16
     assert seen[0]["loss"] is not None and seen[0]["kl"] == 0.0
     assert (tmp_path / "out" / "config.json").is_file()
-    with pytest.raises(Exception, match="precision must be fp32 or bf16"):
-        train_grpo(examples, sft_model, tmp_path / "bad", GRPOConfig(batch_prompts=2), green_ws.video_root(),
-                   GRPOOptions(max_steps=1, precision="fp16", **SMALL_VIDEO))
+    with pytest.raises(ValueError, match="precision"):
+        GRPOConfig(precision="fp16")
+
+
+def test_a_crashed_run_resumes_at_the_same_step_and_ends_with_the_same_weights(sft_model: Path, green_ws: Workspace,
+                                                                              tmp_path: Path) -> None:
+    """A run that dies after step 2 of 3 resumes from its step-2 checkpoint (optimizer, RNG, data position)
+    and samples the rollouts the dead run would have: the final weights equal an uninterrupted run's."""
+    import torch
+    from safetensors.torch import load_file
+
+    examples = live_set(green_ws.store, "rl")
+    config = GRPOConfig(batch_prompts=2, max_response_tokens=48, lr=1e-3, max_steps=3, save_steps=1, **SMALL_VIDEO)
+    whole = train_grpo(examples, sft_model, tmp_path / "whole", config, green_ws.video_root())
+    assert whole.steps == 3
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_two(metrics: dict, rollouts: list) -> None:
+        if metrics["step"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train_grpo(examples, sft_model, tmp_path / "crashed", config, green_ws.video_root(), on_step=crash_after_two)
+    resumed = train_grpo(examples, sft_model, tmp_path / "crashed", config.model_copy(update={"save_rollouts": True}),
+                         green_ws.video_root())  # a run-only setting may change on resume
+    assert resumed.resumed_from == 2 and resumed.steps == 3
+    logged = [json.loads(line)["step"] for line in (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]
+    ours, theirs = load_file(tmp_path / "crashed" / "model.safetensors"), load_file(tmp_path / "whole" / "model.safetensors")
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-7)
+    start = load_file(sft_model / "model.safetensors")
+    assert any(not torch.equal(start[name], theirs[name]) for name in theirs)  # the three steps did train

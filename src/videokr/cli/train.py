@@ -92,20 +92,22 @@ def sft(
 
 def grpo(
     ctx: typer.Context,
-    model: Path = typer.Option(..., "--model", help="checkpoint to start from: the SFT model (or an instruct model with --zero-rl)"),
-    out: Path = typer.Option(..., "--out", help="output directory: checkpoints, metrics, final model"),
-    zero_rl: bool = typer.Option(False, "--zero-rl", help="start from an instruct model, no SFT (recorded in the run)"),
+    model: Path = typer.Option(None, "--model",
+                               help="checkpoint to start from: the SFT model, or an instruct model with --zero-rl "
+                                    "(or train.grpo.model)"),
+    out: Path = typer.Option(None, "--out", help="output directory: checkpoints, metrics, final model (or train.grpo.out)"),
+    zero_rl: bool = typer.Option(None, "--zero-rl", help="start from an instruct model, no SFT (recorded in the run)"),
     max_steps: int = typer.Option(None, "--max-steps", help="stop after N steps (each: batch_prompts × group_size rollouts)"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="pick up from the latest checkpoint in --out"),
-    save_steps: int = typer.Option(50, "--save-steps", help="checkpoint every N steps"),
-    video_budget: str = typer.Option("paper", "--video-budget", help="paper (default) | release | a budget preset"),
+    save_steps: int = typer.Option(None, "--save-steps", help="checkpoint every N steps (50)"),
+    video_budget: str = typer.Option(None, "--video-budget", help="paper (default) | release | a budget preset"),
     max_frames: int = typer.Option(None, "--max-frames", help="cap the frames per video (below the budget's)"),
     max_video_tokens: int = typer.Option(None, "--max-video-tokens", help="cap the video tokens (below the budget's)"),
-    train_vision: bool = typer.Option(False, "--train-vision/--freeze-vision",
+    train_vision: bool = typer.Option(None, "--train-vision/--freeze-vision",
                                       help="train the vision tower and projector too (frozen by default, as in SFT)"),
-    seed: int = typer.Option(42, "--seed", help="data order and rollout sampling seed"),
-    save_rollouts: bool = typer.Option(False, "--save-rollouts", help="every response and its reward in OUT/rollouts.jsonl"),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 (bfloat16 weights: a GPU's choice)"),
+    seed: int = typer.Option(None, "--seed", help="data order and rollout sampling seed (42)"),
+    save_rollouts: bool = typer.Option(None, "--save-rollouts", help="every response and its reward in OUT/rollouts.jsonl"),
+    precision: str = typer.Option(None, "--precision", help="fp32 (default) | bf16 (bfloat16 weights: a GPU's choice)"),
     rollout_rows: int = typer.Option(None, "--rollout-rows", min=1,
                                      help="rollouts decoded together (default: as many as free memory holds)"),
 ) -> None:
@@ -114,28 +116,35 @@ def grpo(
     One process (CPU or one GPU) in this version; see docs/training.md.
     """
     ws = workspace(ctx)
-    config = _section(ws, "grpo", {})
-    if model.is_dir() and not (model / "config.json").is_file():
-        fail(f"{model}: no model checkpoint there (no config.json)")
-    examples = _ready(ws, model, "rl")
+    frozen = None if train_vision is None else not train_vision
+    config = _section(ws, "grpo", {"zero_rl": zero_rl, "max_steps": max_steps, "save_steps": save_steps,
+                                   "video_budget": video_budget, "max_frames": max_frames,
+                                   "max_video_tokens": max_video_tokens, "freeze_vision_tower": frozen,
+                                   "freeze_projector": frozen, "seed": seed, "save_rollouts": save_rollouts,
+                                   "precision": precision, "rollout_rows": rollout_rows})
+    model_path = _path(model, config.model, ws.root)
+    out_path = _path(out, config.out, ws.root)
+    if model_path is None:
+        fail("which model? pass --model PATH (or set train.grpo.model in videokr.yaml)")
+    if out_path is None:
+        fail("where to? pass --out DIR (or set train.grpo.out in videokr.yaml)")
+    if model_path.is_dir() and not (model_path / "config.json").is_file():
+        fail(f"{model_path}: no model checkpoint there (no config.json)")
+    examples = _ready(ws, model_path, "rl")
 
-    from videokr.train.grpo import GRPOOptions, train_grpo
+    from videokr.train.grpo import train_grpo
     from videokr.train.model import ModelError
     from videokr.train.sft import TrainError
 
-    options = GRPOOptions(max_steps=max_steps, seed=seed, save_steps=save_steps, video_budget=video_budget,
-                          max_frames=max_frames, max_video_tokens=max_video_tokens,
-                          freeze_vision_tower=not train_vision, freeze_projector=not train_vision, zero_rl=zero_rl,
-                          save_rollouts=save_rollouts, precision=precision, rollout_rows=rollout_rows)
     try:
-        result = train_grpo(examples, model, out, config, ws.video_root(), options, resume=resume)  # type: ignore[arg-type]
+        result = train_grpo(examples, model_path, out_path, config, ws.video_root(), resume=resume)
     except (TrainError, ModelError, ValueError) as exc:
         fail(str(exc))
     began = f"resumed at step {result.resumed_from}" if result.resumed_from is not None else "from the start"
     reward = f", last mean reward {result.last_reward:.3f}" if result.last_reward is not None else ""
-    console.print(f"[green]grpo done[/] ({began}{', zero-RL' if zero_rl else ''}): {result.steps}/{result.total_steps} "
-                  f"steps, {result.prompts} prompts{reward}")
-    _report_end(result, out)
+    console.print(f"[green]grpo done[/] ({began}{', zero-RL' if config.zero_rl else ''}): {result.steps}/"
+                  f"{result.total_steps} steps, {result.prompts} prompts{reward}")
+    _report_end(result, out_path)
 
 
 def _ready(ws: Any, model: Path, set_name: str) -> list[Any]:

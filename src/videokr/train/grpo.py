@@ -51,32 +51,6 @@ ROLLOUTS = "rollouts.jsonl"
 
 
 @dataclass
-class GRPOOptions:
-    """Run settings ``GRPOConfig`` (the paper's recipe) does not hold.
-
-    The SFT defaults where SFT has the same setting (vision tower and projector frozen, the
-    paper's video budget, seed 42, AdamW's betas/eps, gradient clipping at 1.0)."""
-
-    max_steps: int | None = None
-    seed: int = 42
-    save_steps: int = 50
-    keep_checkpoints: int = 1
-    freeze_vision_tower: bool = True
-    freeze_projector: bool = True
-    video_budget: str = "paper"
-    max_frames: int | None = None
-    max_video_tokens: int | None = None
-    weight_decay: float = 0.0
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    max_grad_norm: float = 1.0
-    zero_rl: bool = False  # recorded only: the run starts from an instruct model, not an SFT checkpoint
-    save_rollouts: bool = False  # every response with its reward in OUT/rollouts.jsonl
-    precision: str = "fp32"  # "bf16": bfloat16 weights for policy and reference (a GPU's choice for 7B/8B)
-    rollout_rows: int | None = None  # rollouts decoded together; None: as many as memory holds
-
-
-@dataclass
 class GRPOResult:
     out: Path
     steps: int
@@ -221,18 +195,16 @@ def trainable_tokens(model: Any, response: Sequence[int]) -> list[int]:
     return list(response)
 
 
-def run_settings(examples: Sequence[Example], config: GRPOConfig, options: GRPOOptions, steps: int) -> dict[str, Any]:
+def run_settings(examples: Sequence[Example], config: GRPOConfig, steps: int) -> dict[str, Any]:
     """What the data order, the rollouts and the update depend on: a resumed run must match them."""
     from videokr.hashing import digest_json
 
-    return {"examples": digest_json([e.id for e in examples]), "count": len(examples), "seed": options.seed,
-            "total_steps": steps, "grpo": config.model_dump(mode="json"), "video_budget": options.video_budget,
-            "max_frames": options.max_frames, "max_video_tokens": options.max_video_tokens,
-            "freeze_vision_tower": options.freeze_vision_tower, "freeze_projector": options.freeze_projector}
+    return {"examples": digest_json([e.id for e in examples]), "count": len(examples), "total_steps": steps,
+            "grpo": config.recipe()}
 
 
 def train_grpo(examples: Sequence[Example], model_path: Path, out: Path, config: GRPOConfig,
-               video_root: Path | None = None, options: GRPOOptions | None = None, *, resume: bool = True,
+               video_root: Path | None = None, *, resume: bool = True,
                on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None) -> GRPOResult:
     """GRPO on ``examples`` (the live RL set) from the checkpoint at ``model_path``; results in ``out``.
 
@@ -244,61 +216,57 @@ def train_grpo(examples: Sequence[Example], model_path: Path, out: Path, config:
         raise TrainError("no RL examples to train on")
     if not (model_path / "config.json").is_file():
         raise TrainError(f"{model_path}: no model checkpoint there (no config.json)")
-    return _GRPORun(list(examples), model_path, out, config, video_root, options or GRPOOptions(), resume,
-                    on_step).train()
+    return _GRPORun(list(examples), model_path, out, config, video_root, resume, on_step).train()
 
 
 class _GRPORun:
     def __init__(self, examples: list[Example], model_path: Path, out: Path, config: GRPOConfig,
-                 video_root: Path | None, options: GRPOOptions, resume: bool,
+                 video_root: Path | None, resume: bool,
                  on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None) -> None:
         self.examples, self.model_path, self.out, self.config = examples, model_path, out, config
-        self.video_root, self.options, self.resume, self.on_step = video_root, options, resume, on_step
+        self.video_root, self.resume, self.on_step = video_root, resume, on_step
 
     def train(self) -> GRPOResult:
         import torch
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
-        config, options = self.config, self.options
+        config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
         acc = Accelerator(mixed_precision="no", project_dir=str(self.out))
         if acc.num_processes > 1:
             raise TrainError("GRPO runs on one process in this version; launch it without `accelerate launch`")
-        if options.precision not in ("fp32", "bf16"):
-            raise TrainError(f"GRPO precision must be fp32 or bf16, not {options.precision!r}")
-        set_seed(options.seed)
+        set_seed(config.seed)
         self.acc = acc
-        model = load_model(self.model_path, torch.bfloat16 if options.precision == "bf16" else torch.float32)
+        model = load_model(self.model_path, torch.bfloat16 if config.precision == "bf16" else torch.float32)
         processor = load_processor(self.model_path)
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
-        frozen = freeze_vision(model, tower=options.freeze_vision_tower, projector=options.freeze_projector)
+        frozen = freeze_vision(model, tower=config.freeze_vision_tower, projector=config.freeze_projector)
         model.config.use_cache = False
         self.reference = None
         if config.kl_coef > 0:
             self.reference = copy.deepcopy(model).eval()
             self.reference.requires_grad_(False)
         model.train()
-        self.budget = training_budget(options.video_budget, model.config, options.max_frames, options.max_video_tokens)
-        self.steps = total_steps(len(self.examples), config.batch_prompts, config.epochs, options.max_steps)
-        self.order = DataOrder(len(self.examples), config.batch_prompts, options.seed)
-        optimizer = torch.optim.AdamW(parameter_groups(model, options.weight_decay), lr=config.lr,
-                                      betas=options.adam_betas, eps=options.adam_eps,
+        self.budget = training_budget(config.video_budget, model.config, config.max_frames, config.max_video_tokens)
+        self.steps = total_steps(len(self.examples), config.batch_prompts, config.epochs, config.max_steps)
+        self.order = DataOrder(len(self.examples), config.batch_prompts, config.seed)
+        optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
+                                      betas=config.adam_betas, eps=config.adam_eps,
                                       fused=True if acc.device.type == "cuda" else None)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         if self.reference is not None:
             self.reference.to(acc.device)
-        self.position = ckpt.Position(settings=run_settings(self.examples, config, options, self.steps))
+        self.position = ckpt.Position(settings=run_settings(self.examples, config, self.steps))
         acc.register_for_checkpointing(self.position)
         resumed_from = self._restore()
         trainable, total = parameter_counts(model)
         (self.out / RUN_CONFIG).write_text(json.dumps({
-            "model": str(self.model_path), "zero_rl": options.zero_rl, "examples": len(self.examples),
+            "model": str(self.model_path), "zero_rl": config.zero_rl, "examples": len(self.examples),
             "total_steps": self.steps, "video_budget": self.budget.name, "max_frames": self.budget.max_frames,
             "max_video_tokens": self.budget.max_video_tokens, "trainable_parameters": trainable, "parameters": total,
             "frozen": frozen, "settings": config.model_dump(mode="json"),
-            "options": {k: v for k, v in vars(options).items()},
         }, indent=2, default=str) + "\n", encoding="utf-8")
         self.pad = qwen_video.pad_id(self.tokenizer)
         self.eos = sorted({int(self.tokenizer.eos_token_id)} | _config_eos(model))
@@ -335,7 +303,8 @@ class _GRPORun:
         from videokr.scoring.reward import score_batch
         from videokr.train.grpo_math import group_advantages, grpo_loss
 
-        config, options, position = self.config, self.options, self.position
+        config = self.config
+        position = self.position
         began = time.perf_counter()
         prompts: list[Prompt] = []
         skips: list[Skipped] = []
@@ -345,7 +314,7 @@ class _GRPORun:
             (prompts if isinstance(made, Prompt) else skips).append(made)
         G = config.group_size
         responses = sample_group(unwrapped, prompts, G, config.temperature, config.max_response_tokens,
-                                 seed=options.seed * 100_003 + step, eos_ids=self.eos, rows=options.rollout_rows)
+                                 seed=config.seed * 100_003 + step, eos_ids=self.eos, rows=config.rollout_rows)
         generated = time.perf_counter()
         texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         truths = [p.ground_truth for p in prompts for _ in range(G)]
@@ -386,7 +355,7 @@ class _GRPORun:
                 pg_sum += float(parts.pg_loss) * weights[i]
                 kl_sum += float(parts.kl) * weights[i]
             params = [p for p in self.model.parameters() if p.requires_grad]
-            limit = options.max_grad_norm if options.max_grad_norm > 0 else math.inf
+            limit = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
             grad_norm = float(self.acc.clip_grad_norm_(params, limit))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -414,10 +383,10 @@ class _GRPORun:
         ckpt.append_lines(self.out / ckpt.SKIPPED, [{"step": step + 1, "id": s.example_id, "reason": s.reason}
                                                     for s in skips])
         ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
-        if options.save_rollouts:
+        if config.save_rollouts:
             ckpt.append_lines(self.out / ROLLOUTS, rollouts)
-        if (step + 1) % options.save_steps == 0 and step + 1 < self.steps:
-            ckpt.save_checkpoint(self.acc, self.out, step + 1, options.keep_checkpoints)
+        if (step + 1) % config.save_steps == 0 and step + 1 < self.steps:
+            ckpt.save_checkpoint(self.acc, self.out, step + 1, config.keep_checkpoints)
         if self.on_step is not None:
             self.on_step(metrics, rollouts)
         return metrics

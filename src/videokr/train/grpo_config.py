@@ -13,7 +13,7 @@ the ``token-mean`` loss aggregation.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,6 +51,14 @@ ADV_STD: Literal["unbiased"] = "unbiased"
 LOSS_AGG: Literal["token-mean"] = "token-mean"
 """verl's default ``loss_agg_mode``: every response token of the batch weighs the same."""
 
+# --- run settings the paper does not fix: SFT's where SFT has the same setting ------------------
+
+SEED = 42
+SAVE_STEPS = 50
+KEEP_CHECKPOINTS = 1
+PRECISION: Literal["fp32"] = "fp32"
+"""float32 weights by default (a CPU's or a small model's choice); ``bf16`` for 7B/8B on a GPU."""
+
 StdKind = Literal["unbiased", "population"]
 KLEstimator = Literal["k1", "k3"]
 LossAgg = Literal["token-mean", "seq-mean-token-mean"]
@@ -77,6 +85,36 @@ class GRPOConfig(BaseModel):
     scale_by_std: bool = Field(default=True, description="divide advantages by the group std (False: Dr. GRPO)")
     loss_agg: LossAgg = Field(default=LOSS_AGG, description="token-mean (verl's default) or seq-mean-token-mean")
     reward_mode: Mode = Field(default=DEFAULT_MODE, description="videokr.scoring.reward mode: official or strict")
+
+    # how to run (the SFT settings where SFT has the same one: vision tower and projector frozen, the
+    # paper's video budget, AdamW's betas/eps, clipping at 1.0)
+    model: str | None = Field(default=None, description="checkpoint to start from (or --model)")
+    out: str | None = Field(default=None, description="output directory, relative to the workspace (or --out)")
+    max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps")
+    seed: int = Field(default=SEED, description="data order and rollout sampling seed")
+    save_steps: int = Field(default=SAVE_STEPS, ge=1)
+    keep_checkpoints: int = Field(default=KEEP_CHECKPOINTS, ge=1)
+    freeze_vision_tower: bool = True
+    freeze_projector: bool = True
+    video_budget: str = Field(default="paper", description="paper (by model family), or a preset of videokr.video.budget")
+    max_frames: int | None = Field(default=None, ge=2)
+    max_video_tokens: int | None = Field(default=None, ge=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = Field(default=1e-8, gt=0)
+    max_grad_norm: float = Field(default=1.0, ge=0, description="0: no clipping")
+    precision: Literal["fp32", "bf16"] = Field(default=PRECISION, description="fp32, or bf16 weights (GPU)")
+    rollout_rows: int | None = Field(default=None, ge=1, description="rollouts decoded together (None: by memory)")
+    save_rollouts: bool = Field(default=False, description="every response with its reward in OUT/rollouts.jsonl")
+    zero_rl: bool = Field(default=False, description="recorded only: the run starts from an instruct model")
+
+    RUN_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {"model", "out", "max_steps", "save_steps", "keep_checkpoints", "rollout_rows", "save_rollouts", "zero_rl"})
+    """Settings a resumed run may change: they do not change what is trained."""
+
+    def recipe(self) -> dict[str, Any]:
+        """What the data order, the rollouts and the update depend on (a resumed run must match it)."""
+        return self.model_dump(mode="json", exclude=set(self.RUN_ONLY))
 
     @property
     def rollouts_per_batch(self) -> int:
