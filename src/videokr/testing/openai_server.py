@@ -367,11 +367,8 @@ class TestServer:
             return await _send_json(writer, 200, batch)
         return await _send_json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
 
-    async def _chat(self, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter) -> bool:
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError:
-            return await _send_json(writer, 400, {"error": {"message": "request body is not JSON"}})
+    def _account(self, body: dict[str, Any], path: str) -> tuple[str, str]:
+        """Count a request (and a repeat of one already answered), choose its fault: (fingerprint, fault)."""
         fingerprint = body_fingerprint(body)
         with self._lock:
             if self.stats.answered[fingerprint]:
@@ -381,7 +378,15 @@ class TestServer:
         with self._lock:
             self.stats.faults[fault] += 1
             if self.record_events:
-                self.stats.events.append(Event(time.monotonic(), "/v1/chat/completions", fingerprint, fault))
+                self.stats.events.append(Event(time.monotonic(), path, fingerprint, fault))
+        return fingerprint, fault
+
+    async def _chat(self, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter) -> bool:
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            return await _send_json(writer, 400, {"error": {"message": "request body is not JSON"}})
+        fingerprint, fault = self._account(body, "/v1/chat/completions")
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if fault == "429":
@@ -429,16 +434,7 @@ class TestServer:
             with self._lock:
                 self.moderation_errors.append(str(exc))
             return await _send_json(writer, 400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
-        fingerprint = body_fingerprint(body)
-        with self._lock:
-            if self.stats.answered[fingerprint]:
-                self.stats.repeats_after_answer.append(fingerprint)
-            self.stats.received[fingerprint] += 1
-        fault = self._choose_fault(body, fingerprint)
-        with self._lock:
-            self.stats.faults[fault] += 1
-            if self.record_events:
-                self.stats.events.append(Event(time.monotonic(), "/v1/moderations", fingerprint, fault))
+        fingerprint, fault = self._account(body, "/v1/moderations")
         if fault in ("429", "500"):
             status = int(fault)
             extra = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 and self.retry_after_s is not None else {}
