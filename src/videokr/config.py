@@ -24,7 +24,7 @@ DEFAULT_RECIPE = ["import", "videos", "probe", "decontam", "split", "export"]
 # collection); `videokr init` writes it ahead of the main job, so `videokr run --until safety` is the
 # whole collection. The generation and validation steps of §3.3 join it between safety and videos.
 CORPUS_COLLECTION = ["kb", "knowledge_points", "scenarios", "search_keywords", "youtube_search", "youtube_videos",
-                     "metadata_relevance", "download", "local_sources", "visual_relevance", "safety"]
+                     "local_sources", "metadata_relevance", "download", "visual_relevance", "safety"]
 PAPER_RECIPE = CORPUS_COLLECTION + DEFAULT_RECIPE
 RECIPES = {"paper": PAPER_RECIPE, "official": DEFAULT_RECIPE}
 

@@ -166,6 +166,39 @@ class YouTubeVideo(Record):
     url: str
 
 
+class VideoMetadata(Record):
+    """What a metadata judge reads about a candidate that is not a YouTube search result (§3.2).
+
+    A search's candidates keep their richer `YouTubeVideo`; a video the user brings
+    (`local_sources` with `enter_at: metadata`) is described by this record: the manifest's
+    words and the probe's duration, with the licence and source that attribution needs."""
+
+    kind: Literal["video_metadata"] = "video_metadata"
+    id: str = Field(description="the video's id (that of its `Video`)")
+    title: str = Field(min_length=1)
+    description: str = ""
+    channel: str | None = None
+    duration_s: float = Field(ge=0)
+    licence: str
+    source_url: str | None = None
+
+
+class VideoLink(Record):
+    """A claim, still to be judged, that a video may show a scenario: where a candidate meets the knowledge bank.
+
+    A search's claims are its `SearchHit`s (keyword, rank, query); a manifest's are written by
+    `local_sources` with `enter_at: metadata`, one per scenario of each declared knowledge
+    point. Either way the metadata judge decides the link (`metadata:<video id>:<scenario id>`)."""
+
+    kind: Literal["video_link"] = "video_link"
+    id: str = Field(description="'{video_id}:{scenario_id}'")
+    video_id: str
+    scenario_id: str
+    knowledge_point_id: str
+    origin: Literal["search", "manifest"]
+    source: str = Field(description="who made the claim: a manifest's FILE:LINE, or a search keyword's id")
+
+
 class RelevanceJudgement(Record):
     """A judge's verdict on one (video, scenario) link: metadata judge or visual judge (§3.2)."""
 
@@ -392,8 +425,8 @@ class EvalItem(_QuestionFields):
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, RelevanceJudgement,
-                SafetyCheck, Video, VideoProbe, Example, EvalItem, DecontamCheck,
+    for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, VideoMetadata, VideoLink,
+                RelevanceJudgement, SafetyCheck, Video, VideoProbe, Example, EvalItem, DecontamCheck,
                 SplitAssignment, EvalSample)
 }
 

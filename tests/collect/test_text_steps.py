@@ -343,7 +343,7 @@ def test_each_step_fills_every_placeholder_it_allows(store: Store, server: TestS
                            lecture="Forces", term="Inertia", definition="d")
     scenario = keywords_module.ScenarioItem(scenario=Scenario(id="kp-1:s1", knowledge_point_id="kp-1", text="a bus"),
                                             term="Inertia", subject="Physics")
-    link = meta_module.MetadataLink(youtube_id="y" * 11, scenario_id="kp-1:s1", knowledge_point_id="kp-1", title="t",
+    link = meta_module.MetadataLink(video_id="y" * 11, scenario_id="kp-1:s1", knowledge_point_id="kp-1", title="t",
                                     channel="c", duration_s=75.5, description="", term="Inertia", definition="d",
                                     scenario="a bus")
     for name, item in (("knowledge_points", lec), ("scenarios", point), ("search_keywords", scenario),

@@ -150,3 +150,30 @@ def test_without_a_model_list_the_draft_draws_from_the_knowledge_points_pool(tmp
     drawn = {step.draw_model(f"draft:subject-{n}") for n in range(40)}
     assert drawn <= eligible and len(drawn) > 1
     assert step.draw_model("draft:history") == step.draw_model("draft:history")
+
+
+def test_the_draft_prompt_is_a_data_file(tmp_path: Path) -> None:
+    """`prompts/kb_draft.md` is what the step sends and `videokr prompts show kb_draft` prints;
+    a workspace's `steps.kb_draft.prompt` replaces it."""
+    import pytest
+
+    from videokr.knowledge.draft import DRAFT_PLACEHOLDERS
+    from videokr.pipeline.recipe import RecipeError, build_step
+    from videokr.prompts import load_prompt, placeholders
+
+    packaged = load_prompt("kb_draft")
+    assert placeholders(packaged) == DRAFT_PLACEHOLDERS  # the file uses every field the step fills, and no other
+    assert "kb_draft" in invoke("prompts", "list").stdout.split()
+    shown = invoke("prompts", "show", "kb_draft", "--packaged")
+    assert shown.exit_code == 0 and shown.stdout == packaged
+
+    ws = tmp_path / "ws"
+    assert invoke("init", ws).exit_code == 0
+    assert Workspace.open(ws).step("kb_draft").template == packaged
+    config = yaml.safe_load((ws / "videokr.yaml").read_text())
+    config["steps"] = {"kb_draft": {"prompt": "Courses of {subject} ({discipline}), {course_range}.{existing}"}}
+    (ws / "videokr.yaml").write_text(yaml.safe_dump(config))
+    assert Workspace.open(ws).step("kb_draft").template.startswith("Courses of {subject}")
+    assert invoke("-w", ws, "prompts", "show", "kb_draft").stdout.startswith("Courses of {subject}")
+    with pytest.raises(RecipeError, match=r"steps\.kb_draft\.prompt: .*unknown placeholder\(s\) \{topic\}"):
+        build_step("kb_draft", {"prompt": "Courses about {topic}"}, StepContext())

@@ -5,8 +5,10 @@ no expert has yet, a text model may propose them: the proposal becomes `Lecture`
 `draft=True` and ids under `kb-draft:`, which no later step reads. An expert exports the
 draft (`videokr kb export FILE --drafts`), corrects it and imports the file; the import
 approves what the file holds and settles the subject's draft (what the expert deleted is
-dropped). This module holds the request, the prompt, the reply's schema and the records a
-reply becomes; the `kb_draft` step asks the model.
+dropped). This module holds the request, the values of the prompt's placeholders, the
+reply's schema and the records a reply becomes; the prompt itself is data,
+`prompts/kb_draft.md` (`videokr prompts show kb_draft`), and the `kb_draft` step asks the
+model.
 """
 
 from __future__ import annotations
@@ -21,20 +23,7 @@ from videokr.records import Discipline, Lecture
 DRAFT_POOL_STEP = "knowledge_points"
 DRAFT_ITEM_PREFIX = "draft:"
 
-DRAFT_PROMPT = """\
-You are helping university lecturers build a domain knowledge bank for undergraduate education.
-
-Discipline: {discipline}
-Subject: {subject}
-{existing}
-List {course_range} core undergraduate courses of this subject, consistent with standard academic \
-programs at leading universities. For each course, write its syllabus as taught in a typical \
-semester: the major lecture topics in teaching order, and for each lecture two to four concrete \
-learning objectives (what a student can do after it).
-
-Reply with only a JSON object of this form:
-{"courses": [{"course": "...", "lectures": [{"lecture": "...", "objectives": ["...", "..."]}]}]}
-"""
+# The placeholders `prompts/kb_draft.md` (or a workspace's `steps.kb_draft.prompt`) may use.
 DRAFT_PLACEHOLDERS = frozenset({"discipline", "subject", "existing", "course_range"})
 
 

@@ -28,8 +28,8 @@ from pydantic import Field
 from videokr.errors import Verdict
 from videokr.hashing import digest_json, digest_parts
 from videokr.knowledge.bank import BankEntry, dedupe, read_bank
-from videokr.knowledge.draft import (DRAFT_PLACEHOLDERS, DRAFT_POOL_STEP, DRAFT_PROMPT, DraftRequest, DraftSyllabus,
-                                     draft_item_id, draft_lectures, draft_values)
+from videokr.knowledge.draft import (DRAFT_PLACEHOLDERS, DRAFT_POOL_STEP, DraftRequest, DraftSyllabus, draft_item_id,
+                                     draft_lectures, draft_values)
 from videokr.knowledge.subjects import SUBJECTS, find_subject, slug
 from videokr.models.gateway import Gateway
 from videokr.models.pool import ModelPool
@@ -176,8 +176,6 @@ class KbDraftConfig(PromptConfig):
     # Which subjects to draft is a choice of what to run, not of what a draft says.
     RUN_ONLY: ClassVar[frozenset[str]] = PromptConfig.RUN_ONLY | {"subjects"}
 
-    prompt: str | None = Field(default=DRAFT_PROMPT, description="fields: {discipline} {subject} {existing} "
-                               "{course_range}")
     subjects: list[str] = Field(default_factory=list, description="Table 6 subjects to draft (default: every "
                                 "subject without an approved lecture)")
 

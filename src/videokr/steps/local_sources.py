@@ -16,18 +16,25 @@ sha256 and probe, atomic rename, shared backoff). Each entry becomes a `Video` (
 `local` or `url`, id `local-<sha256[:16]>` unless the entry gives one) carrying its licence,
 channel and source for attribution.
 
-`enter_at: visual` (the default) skips the metadata judge: the user's declaration that the
-video shows the knowledge point stands in for it, written as one
-`RelevanceJudgement(judge="metadata", model=None, reason="declared in FILE:LINE")` per
-(video, scenario of a declared knowledge point), id `metadata:<video id>:<scenario id>` —
-the same shape the metadata judge writes, so the visual judge reads both alike.
-`enter_at: metadata` writes the Video alone; the metadata judge reads YouTube metadata
-today, so such entries wait for a generic metadata record (see docs/corpus.md).
+Each entry is linked to every scenario of its declared knowledge points, and `enter_at`
+says which judge first decides those links:
+
+- `visual` (the default) skips the metadata judge: the user's declaration that the video
+  shows the knowledge point stands in for it, written as one
+  `RelevanceJudgement(judge="metadata", model=None, reason="declared in FILE:LINE")` per
+  (video, scenario), id `metadata:<video id>:<scenario id>` — the shape the metadata judge
+  writes, so the visual judge reads both alike;
+- `metadata`: the entry's `VideoMetadata` (its title — the file's name when the manifest
+  gives none —, description, channel, licence, source and probed duration) and one
+  `VideoLink` per (video, scenario), origin `manifest`, which the metadata judge decides like
+  a search's links. Its relevant judgements lead to the visual judge; `download` never sees
+  them (the file is here already). The recipe must then run this step before
+  `metadata_relevance`, which is checked when the step is built.
 
 Rejections: `no_licence`, `file_missing`, `unreadable`, `bad_line` (not an object, neither
 path nor url), `duplicate` (the same path or URL twice), `no_knowledge_point`,
 `unknown_knowledge_point`; a declared knowledge point without a scenario yet is
-quarantined (retried once the scenarios step has run).
+quarantined (retried once the scenarios step has run): either judge needs the scenarios.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,15 +52,16 @@ from videokr.collect.download import DownloadFailure, Fetched, video_file, verif
 from videokr.errors import Transient, Verdict
 from videokr.hashing import digest, digest_json
 from videokr.jsonlines import json_lines
-from videokr.pipeline.recipe import register
+from videokr.pipeline.recipe import RecipeError, register
 from videokr.pipeline.step import Result
-from videokr.records import RelevanceJudgement, Video
+from videokr.records import RelevanceJudgement, Video, VideoLink, VideoMetadata
 from videokr.steps.download import BlockedDownload, FetchConfig, FetchingStep, failure, stored_path
 from videokr.store import Store
 
 STEP = "local_sources"
 KNOWLEDGE_POINT_STEP = "knowledge_points"
 SCENARIO_STEP = "scenarios"
+METADATA_JUDGE = "metadata_relevance"  # the judge the videos meet first with `enter_at: metadata`
 DEFAULT_ENTER_AT = "visual"
 ENTRY_FIELDS = frozenset({"path", "url", "licence", "license", "title", "description", "channel", "source_url",
                           "id", "knowledge_points"})
@@ -154,8 +163,17 @@ class LocalSourcesStep(FetchingStep):
     version = "1"
     Config = LocalSourcesConfig
     after = (KNOWLEDGE_POINT_STEP, SCENARIO_STEP)
-    writes = ("video", "relevance")
+    writes = ("video", "relevance", "video_metadata", "video_link")
     source = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        recipe = self.context.recipe
+        if self.local_config.enter_at == "metadata" and recipe and STEP in recipe and (
+                METADATA_JUDGE not in recipe or recipe.index(METADATA_JUDGE) < recipe.index(STEP)):
+            # Otherwise the links would wait for a judge that has already run, or never runs.
+            raise RecipeError(f"steps.{STEP}.enter_at: metadata: put {STEP} before {METADATA_JUDGE} in the recipe "
+                              f"(now: {', '.join(recipe)}), or enter at the visual judge (enter_at: visual)")
 
     @property
     def local_config(self) -> LocalSourcesConfig:
@@ -165,7 +183,7 @@ class LocalSourcesStep(FetchingStep):
     def describe(self) -> str:
         manifest = self.local_config.manifest
         source = f"the manifest {manifest}" if manifest else "no manifest (steps.local_sources.manifest is unset)"
-        return f"{self.name}: reads {source}; writes video, relevance"
+        return f"{self.name}: reads {source}; writes {', '.join(self.writes)}"
 
     # -- items ------------------------------------------------------------------------------
 
@@ -240,7 +258,7 @@ class LocalSourcesStep(FetchingStep):
         if not data.get("knowledge_points"):
             raise Verdict(f"{item.where}: no knowledge point: say which knowledge points the video is for",
                           code="no_knowledge_point")
-        if self.local_config.enter_at == "visual" and item.kp_waiting:
+        if item.kp_waiting:
             raise Transient(f"{item.where}: knowledge point(s) {', '.join(item.kp_waiting)} have no scenario yet; "
                             "run the scenarios step first")
         return data
@@ -277,6 +295,14 @@ class LocalSourcesStep(FetchingStep):
                                    reason=f"declared by the user in {item.where}", model=None)
                 for kp, scenario in item.links
             ]
+        else:  # the metadata judge decides each link from what the manifest says about the video
+            title = str(data.get("title") or "").strip() or _file_name(data)
+            records.append(VideoMetadata(id=video_id, title=title, description=str(data.get("description") or ""),
+                                         channel=video.channel, duration_s=fetched.duration_s,
+                                         licence=str(video.licence), source_url=video.source_url))
+            records += [VideoLink(id=f"{video_id}:{scenario}", video_id=video_id, scenario_id=scenario,
+                                  knowledge_point_id=kp, origin="manifest", source=item.where)
+                        for kp, scenario in item.links]
         return Result.accept(*records, detail={"entry": item.where, "adopted": fetched.adopted})
 
     def process(self, item: LocalEntry) -> Result:
@@ -315,6 +341,12 @@ def _located(exc: Verdict, where: str) -> Verdict:
 def _with_where(result: Result, where: str) -> Result:
     result.reason = f"{where}: {result.reason}"
     return result
+
+
+def _file_name(data: dict[str, Any]) -> str:
+    """What an entry without a title is called: its file's name (a URL's last part), as a person would read it."""
+    where = str(data.get("path") or urlsplit(str(data.get("url"))).path or data.get("url"))
+    return Path(where.rstrip("/")).name or str(data.get("url"))
 
 
 def _label(path: Path, root: Path) -> str:

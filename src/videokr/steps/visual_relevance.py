@@ -3,12 +3,12 @@
 An item is one (video, scenario) link: a video on disk (a `Video` of `download` or
 `local_sources`) joined with a live relevant judgement of the same video for a scenario — one
 item per relevant (video, scenario) pair. The judgements are the metadata judge's
-(`metadata_relevance`, keyed by YouTube id) and, for a local video that enters the chain
-here, the user's declarations that `local_sources` writes in the same shape
-(`RelevanceJudgement(judge="metadata", model=None)` per scenario of each declared knowledge
-point, keyed by the video's id). The item carries the knowledge point's and the scenario's
-texts, so its fingerprint covers all the model sees; the file's size and modification time
-are in it too.
+(`metadata_relevance`, keyed by YouTube id, or by the video's id for a local video that met
+that judge) and, for a local video that enters the chain here, the user's declarations that
+`local_sources` writes in the same shape (`RelevanceJudgement(judge="metadata",
+model=None)` per scenario of each declared knowledge point, keyed by the video's id). The
+item carries the knowledge point's and the scenario's texts, so its fingerprint covers all
+the model sees; the file's size and modification time are in it too.
 
 The model — one drawn per item among those eligible for the visual judge (Table 8: vision
 models that passed the audit), through `PromptedStep` — sees `frames` frames spread evenly
