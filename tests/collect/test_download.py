@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ pytest.importorskip("yt_dlp")
 from videokr.collect import backoff as backoff_module  # noqa: E402
 from videokr.collect import download as dl  # noqa: E402
 from videokr.collect.backoff import Backoff  # noqa: E402
-from videokr.errors import Stop  # noqa: E402
+from videokr.errors import Stop, Transient  # noqa: E402
 from videokr.hashing import digest_json  # noqa: E402
 from videokr.pipeline.runner import run_step  # noqa: E402
 from videokr.pipeline.step import Result, Step, StepContext  # noqa: E402
@@ -137,6 +138,8 @@ def test_paper_and_policy_constants() -> None:
     assert backoff_module.BACKOFF_FACTOR == 2.0
     assert backoff_module.DEFAULT_BACKOFF_MAX_S == 1800.0
     assert DownloadStep.after == ("metadata_relevance",)
+    assert dl.YOUTUBE_EXTRACTORS == ("youtube", "generic")
+    assert dl.PROGRESS_EVERY_S == 3600.0
 
 
 def test_sharded_layout(tmp_path: Path) -> None:
@@ -214,6 +217,17 @@ def test_config_workers_are_parallel_downloads_and_run_only_settings() -> None:
     assert DownloadConfig(out="elsewhere").fingerprint() != base
 
 
+def test_youtube_downloads_allow_only_the_extractors_a_watch_url_needs(tmp_path: Path) -> None:
+    youtube = make_step(tmp_path).downloaders
+    assert youtube.settings.extractors == dl.YOUTUBE_EXTRACTORS
+    assert dl.ydl_options(youtube.settings, "x", None)["allowed_extractors"] == ["youtube", "generic"]
+    url_list = local_step(tmp_path, tmp_path / "m.jsonl").downloaders  # a list of URLs may name any site
+    assert url_list.settings.extractors is None
+    assert "allowed_extractors" not in dl.ydl_options(url_list.settings, "x", None)
+    with pytest.raises(ValueError, match="settings` differ"):
+        dl.fetch("http://127.0.0.1:9/a.mp4", tmp_path / "a.mp4", dl.FetchSettings(retries=1), downloaders=youtube)
+
+
 # -- the download step on the runner -----------------------------------------------------------------
 
 
@@ -240,6 +254,71 @@ def test_downloads_into_sharded_layout_with_attribution(tmp_path: Path, store: S
         assert list(path.parent.iterdir()) == [path]  # no temporary file left beside it
     assert server.count(f"yt/{IDS[2]}.mp4") == 0  # not judged relevant: never asked for
     assert store.producers("video", f"yt-{IDS[0]}") == [("download", IDS[0])]
+
+
+def test_downloaders_are_reused_and_a_failed_one_is_replaced(tmp_path: Path, server: MediaServer,
+                                                             media: Path) -> None:
+    settings = dl.FetchSettings(extractors=dl.YOUTUBE_EXTRACTORS)
+    with dl.Downloaders(settings) as downloaders:
+        for youtube_id in IDS[:3]:  # one downloader, a new output name each time
+            target = dl.video_file(tmp_path, "youtube", youtube_id)
+            fetched = dl.fetch(dl.watch_url(youtube_id), target, downloaders=downloaders)
+            assert fetched.path == target and fetched.sha256 == sha(media / "yt" / f"{youtube_id}.mp4") == sha(target)
+            assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+        assert downloaders.built == 1
+        server.fault(f"yt/{IDS[3]}.mp4", Fault.http(404))
+        with pytest.raises(dl.DownloadFailure) as failed:
+            dl.fetch(dl.watch_url(IDS[3]), dl.video_file(tmp_path, "youtube", IDS[3]), downloaders=downloaders)
+        assert (failed.value.kind, failed.value.code) == ("rejected", "unavailable")
+        dl.fetch(dl.watch_url(IDS[4]), dl.video_file(tmp_path, "youtube", IDS[4]), downloaders=downloaders)
+        assert downloaders.built == 2  # the one that failed was closed, not reused
+
+
+def test_the_step_reuses_one_downloader_per_worker(tmp_path: Path, store: Store, server: MediaServer) -> None:
+    seed(store, judged=IDS[:5])
+    step = make_step(tmp_path, workers=2)
+    downloaders = step.downloaders
+    assert run_step(store, step).counts["accepted"] == 5
+    assert 1 <= downloaders.built <= 2
+    assert step._downloaders is None  # closed when the run ended
+
+
+def test_cancel_stops_a_download_within_a_block_and_the_next_attempt_resumes(tmp_path: Path, server: MediaServer,
+                                                                            media: Path) -> None:
+    source = media / "yt" / f"{IDS[0]}.mp4"
+    server.fault(f"yt/{IDS[0]}.mp4", Fault.throttle(source.stat().st_size / 4))  # about four seconds per body
+    target = dl.video_file(tmp_path, "youtube", IDS[0])
+    cancel, outcome = threading.Event(), []
+    with dl.Downloaders(dl.FetchSettings(extractors=dl.YOUTUBE_EXTRACTORS)) as downloaders:
+
+        def download() -> None:
+            try:
+                outcome.append(dl.fetch(dl.watch_url(IDS[0]), target, cancel=cancel, downloaders=downloaders))
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                outcome.append(exc)
+
+        def bytes_arrived() -> bool:
+            return target.parent.exists() and any(p.stat().st_size > 0 for p in target.parent.glob("*.part"))
+
+        worker = threading.Thread(target=download)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while not bytes_arrived():
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.02)
+        cancel.set()
+        cancelled_at = time.monotonic()
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - cancelled_at < 2
+        assert isinstance(outcome[0], Transient) and "cancelled" in str(outcome[0])
+        assert dl.finished_file(target) is None and list(target.parent.glob("*.part"))
+        assert downloaders.built == 1 and downloaders._idle == []  # the cancelled one was closed
+
+        server.fault(f"yt/{IDS[0]}.mp4", None)
+        fetched = dl.fetch(dl.watch_url(IDS[0]), target, downloaders=downloaders)
+    assert fetched.path == target and fetched.sha256 == sha(source) == sha(target)
+    ranged = [r for r in server.requests if r.path == f"/yt/{IDS[0]}.mp4" and r.status == 206]
+    assert ranged and ranged[-1].range is not None and ranged[-1].range.startswith("bytes=")
 
 
 def test_rerun_never_downloads_again_and_adopts_when_ledger_forgot(tmp_path: Path, store: Store,

@@ -14,6 +14,12 @@ Why this shape:
   (private, removed, unavailable: the video will not come back; a verdict) and `transient`
   (anything else: retried by the next run). The texts matched are YouTube's own, as
   yt-dlp's YouTube extractor passes them on, and the HTTP status of the underlying error.
+- Building a yt-dlp downloader is dear (it registers its extractors and loads the TLS
+  certificates: ~50 ms of one core with all extractors, several times what fetching a 3 MB
+  file over loopback costs), so the downloaders of one set of settings are kept in a pool
+  (`Downloaders`) and reused, each by one thread at a time; a reused one also keeps its open
+  connections and what its extractors learned (YouTube's player code). Only the output name
+  changes from one download to the next.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +44,15 @@ DEFAULT_WATCH_URL = "https://www.youtube.com/watch?v={id}"
 DEFAULT_FORMAT = "bv*[height<=?480][ext=mp4]+ba[ext=m4a]/b[height<=?480][ext=mp4]/b[height<=?480]"
 DEFAULT_RETRIES = 10  # yt-dlp's own retries of one download (connection cuts resume with a byte range)
 DEFAULT_SOCKET_TIMEOUT_S = 30.0
+# The extractors a YouTube watch URL needs: YouTube's own, and the generic one for a direct file link
+# (a mirror, or the loopback stand-in that VIDEOKR_YOUTUBE_WATCH_URL points to in tests). Allowing
+# only these builds a downloader in ~1 ms instead of ~35 ms, and spares each download a match of its
+# URL against each of yt-dlp's ~1,900 extractors (a quarter of yt-dlp's time on a 3 MB file).
+YOUTUBE_EXTRACTORS = ("youtube", "generic")
+# yt-dlp formats a progress line after every block it writes even when nothing is shown (a tenth of
+# its time on a 3 MB file); this is the least time between two such lines. Cancellation does not
+# depend on it: the cancel hook runs after every block.
+PROGRESS_EVERY_S = 3600.0
 # A finished file is adopted when its probed duration is within this of the metadata's.
 ADOPT_DURATION_TOLERANCE_S = 2.0
 ADOPT_DURATION_TOLERANCE_SHARE = 0.05
@@ -145,6 +162,9 @@ class FetchSettings:
     rate_limit: int | None = None  # bytes per second per download
     cookies: str | None = None  # a Netscape cookies file
     socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S
+    # yt-dlp extractor names (regular expressions) allowed to handle a URL; None: all of them
+    # (a list of arbitrary URLs); YOUTUBE_EXTRACTORS for YouTube watch URLs
+    extractors: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -177,15 +197,27 @@ class _QuietLogger:
         pass
 
 
-def ydl_options(settings: FetchSettings, outtmpl: str, cancel: threading.Event | None) -> dict[str, Any]:
-    """yt-dlp's parameters for one download (see yt_dlp.YoutubeDL's docstring for each)."""
+class _CancelHook:
+    """A pooled downloader's progress hook, pointed at the cancel event of the download it is doing now.
 
-    def stop_if_cancelled(_status: dict[str, Any]) -> None:
-        if cancel is not None and cancel.is_set():
+    yt-dlp calls it after every block it writes, so a stopping run ends a download within a block."""
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self.cancel = cancel
+
+    def __call__(self, _status: dict[str, Any]) -> None:
+        if self.cancel is not None and self.cancel.is_set():
             from yt_dlp.utils import DownloadCancelled
 
             raise DownloadCancelled()
 
+
+def ydl_options(settings: FetchSettings, outtmpl: str, cancel: threading.Event | None) -> dict[str, Any]:
+    """yt-dlp's parameters for one download (see yt_dlp.YoutubeDL's docstring for each)."""
+    return _options(settings, outtmpl, _CancelHook(cancel))
+
+
+def _options(settings: FetchSettings, outtmpl: str, hook: _CancelHook) -> dict[str, Any]:
     options: dict[str, Any] = {
         "format": usable_format(settings.format, merge_available()),
         "outtmpl": {"default": outtmpl},
@@ -199,9 +231,10 @@ def ydl_options(settings: FetchSettings, outtmpl: str, cancel: threading.Event |
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
+        "progress_delta": PROGRESS_EVERY_S,
         "logger": _QuietLogger(),
         "cachedir": False,
-        "progress_hooks": [stop_if_cancelled],
+        "progress_hooks": [hook],
     }
     if settings.sleep_max_s > 0:
         options["sleep_interval"] = settings.sleep_min_s
@@ -210,7 +243,79 @@ def ydl_options(settings: FetchSettings, outtmpl: str, cancel: threading.Event |
         options["ratelimit"] = settings.rate_limit
     if settings.cookies:
         options["cookiefile"] = settings.cookies
+    if settings.extractors is not None:
+        options["allowed_extractors"] = list(settings.extractors)
     return options
+
+
+def _import_ytdlp() -> Any:
+    try:
+        import yt_dlp
+    except ImportError:
+        raise RuntimeError("downloading needs yt-dlp: pip install 'videokr[collect]'") from None
+    return yt_dlp
+
+
+class Downloaders:
+    """Reusable yt-dlp downloaders for one `FetchSettings`; each serves one download at a time.
+
+    A download leases one (`lease`), sets its output name, and gives it back when it succeeds;
+    one that failed is closed instead, so a broken connection or a half-closed file of a
+    cancelled download never reaches the next download. Thread-safe; `close` when done
+    (a cookies file is written back then)."""
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = settings or FetchSettings()
+        self._idle: list[tuple[Any, _CancelHook]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.built = 0  # downloaders built so far, for reports and tests
+
+    def _new(self) -> tuple[Any, _CancelHook]:
+        yt_dlp = _import_ytdlp()
+        with self._lock:
+            self.built += 1
+        hook = _CancelHook()
+        # the output name is a placeholder until a lease sets the real one
+        return yt_dlp.YoutubeDL(_options(self.settings, TEMP_MARK + ".%(ext)s", hook)), hook
+
+    @contextmanager
+    def lease(self, outtmpl: str, cancel: threading.Event | None = None) -> Iterator[Any]:
+        """A downloader that writes to `outtmpl` and stops when `cancel` is set, for one download."""
+        with self._lock:
+            held = self._idle.pop() if self._idle else None
+        ydl, hook = held or self._new()
+        # `outtmpl` is the only parameter that differs between downloads; yt-dlp reads it from
+        # its params at each download (prepare_filename), and fills the other kinds of output
+        # name (chapters, thumbnails: never written here) once, when it is built
+        ydl.params["outtmpl"]["default"] = outtmpl
+        hook.cancel = cancel
+        ok = False
+        try:
+            yield ydl
+            ok = True
+        finally:
+            hook.cancel = None
+            with self._lock:
+                keep = ok and not self._closed
+                if keep:
+                    self._idle.append((ydl, hook))
+            if not keep:
+                ydl.close()
+
+    def close(self) -> None:
+        """Close the idle downloaders (their connections; a cookies file is saved); leased ones close on return."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._closed = True
+        for ydl, _hook in idle:
+            ydl.close()
+
+    def __enter__(self) -> "Downloaders":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -237,7 +342,11 @@ def _clean_message(message: str) -> str:
 
 
 def verify(path: Path) -> Fetched:
-    """sha256 and probe of a file; raises the video layer's VideoError when it is not a usable video."""
+    """sha256 and probe of a file; raises the video layer's VideoError when it is not a usable video.
+
+    Hashed after the download rather than while yt-dlp writes (it writes through its own file):
+    the file is still in the page cache, and the hash itself (~1.8 GB/s per core, whatever the
+    read size) is the cost, not reading it back."""
     from videokr.video.probe import probe, sha256_file
 
     info = probe(path)
@@ -287,13 +396,24 @@ def _durable_rename(source: Path, target: Path) -> None:
 
 
 def fetch(url: str, target: Path, settings: FetchSettings | None = None, *, expected_duration_s: float | None = None,
-          cancel: threading.Event | None = None) -> Fetched:
+          cancel: threading.Event | None = None, downloaders: Downloaders | None = None) -> Fetched:
     """The file of `url` at `target` (its extension may differ when the format chosen is not MP4).
 
+    `downloaders` (whose settings are used, `settings` must then be None or the same) saves
+    building a yt-dlp downloader per call; without it one is built and closed here.
     Raises DownloadFailure (blocked, rejected or transient) or Transient when cancelled."""
+    if downloaders is not None:
+        if settings is not None and settings != downloaders.settings:
+            raise ValueError("fetch: `settings` differ from those of `downloaders`; pass one or the other")
+        return _fetch(url, target, downloaders, expected_duration_s, cancel)
+    with Downloaders(settings) as own:
+        return _fetch(url, target, own, expected_duration_s, cancel)
+
+
+def _fetch(url: str, target: Path, downloaders: Downloaders, expected_duration_s: float | None,
+           cancel: threading.Event | None) -> Fetched:
     from videokr.video.probe import VideoError
 
-    settings = settings or FetchSettings()
     found = adopt(target, expected_duration_s)
     if found is not None:
         return found
@@ -302,7 +422,7 @@ def fetch(url: str, target: Path, settings: FetchSettings | None = None, *, expe
         stale.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     outtmpl = str(target.with_suffix("")) + TEMP_MARK + ".%(ext)s"
-    temp = _run_ytdlp(url, settings, outtmpl, cancel)
+    temp = _run_ytdlp(url, downloaders, outtmpl, cancel)
     try:
         fetched = verify(temp)
     except VideoError as exc:
@@ -314,16 +434,14 @@ def fetch(url: str, target: Path, settings: FetchSettings | None = None, *, expe
     return Fetched(**{**fetched.__dict__, "path": final})
 
 
-def _run_ytdlp(url: str, settings: FetchSettings, outtmpl: str, cancel: threading.Event | None) -> Path:
-    try:
-        import yt_dlp
-        from yt_dlp.utils import DownloadCancelled, DownloadError
-    except ImportError:
-        raise RuntimeError("downloading needs yt-dlp: pip install 'videokr[collect]'") from None
+def _run_ytdlp(url: str, downloaders: Downloaders, outtmpl: str, cancel: threading.Event | None) -> Path:
+    _import_ytdlp()
+    from yt_dlp.utils import DownloadCancelled, DownloadError
+
     if cancel is not None and cancel.is_set():
         raise Transient(f"{url}: download cancelled (the run is stopping)")
     try:
-        with yt_dlp.YoutubeDL(ydl_options(settings, outtmpl, cancel)) as ydl:
+        with downloaders.lease(outtmpl, cancel) as ydl:
             info = ydl.extract_info(url, download=True)
     except DownloadCancelled:
         raise Transient(f"{url}: download cancelled (the run is stopping)") from None

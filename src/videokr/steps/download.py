@@ -16,11 +16,14 @@ Why the async executor with threads: a download is waiting on the network, and y
 blocking code, so `workers` downloads run in threads (`asyncio.to_thread`) under one event
 loop. The backoff is then one object every download sees, which a process pool could not
 share; hashing and probing in those threads release the GIL for the bulk of their work.
+The threads lease yt-dlp downloaders from one pool per run (`Downloaders`), built once per
+worker rather than once per video, and allowing only the extractors a watch URL needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videokr.collect.backoff import DEFAULT_BACKOFF_MAX_S, DEFAULT_BACKOFF_S, DEFAULT_MAX_BLOCKS, Backoff
 from videokr.collect.download import (
-    DEFAULT_FORMAT, DEFAULT_RETRIES, DEFAULT_SOCKET_TIMEOUT_S, DownloadFailure, Fetched, FetchSettings, fetch,
-    video_file, watch_url,
+    DEFAULT_FORMAT, DEFAULT_RETRIES, DEFAULT_SOCKET_TIMEOUT_S, YOUTUBE_EXTRACTORS, Downloaders, DownloadFailure,
+    Fetched, FetchSettings, fetch, video_file, watch_url,
 )
 from videokr.errors import Verdict
 from videokr.hashing import digest_json
@@ -113,12 +116,17 @@ def stored_path(path: Path, context: StepContext) -> str:
 
 
 class FetchingStep(Step[Any]):
-    """What download and local_sources share: one backoff per run, cancellation, threads for yt-dlp."""
+    """What download and local_sources share: one backoff per run, cancellation, threads for yt-dlp,
+    and yt-dlp downloaders reused across downloads (building one costs more than a small download)."""
+
+    extractors: ClassVar[tuple[str, ...] | None] = None  # yt-dlp extractors the URLs need; None: all
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._backoff: Backoff | None = None
         self._cancel = threading.Event()
+        self._downloaders: Downloaders | None = None
+        self._downloaders_lock = threading.Lock()
 
     @property
     def fetch_config(self) -> FetchConfig:
@@ -132,6 +140,20 @@ class FetchingStep(Step[Any]):
             self._backoff = Backoff(c.backoff_s, c.backoff_max_s, c.max_blocks)
         return self._backoff
 
+    @property
+    def downloaders(self) -> Downloaders:
+        with self._downloaders_lock:  # the first downloads of a run ask for it from several threads at once
+            if self._downloaders is None:
+                settings = self.fetch_config.settings(self.context.root)
+                self._downloaders = Downloaders(dataclasses.replace(settings, extractors=self.extractors))
+            return self._downloaders
+
+    def close_downloaders(self) -> None:
+        with self._downloaders_lock:
+            downloaders, self._downloaders = self._downloaders, None
+        if downloaders is not None:
+            downloaders.close()
+
     def setup(self) -> None:
         self._cancel.clear()
 
@@ -140,15 +162,18 @@ class FetchingStep(Step[Any]):
 
     async def ateardown(self) -> None:
         self._cancel.set()  # downloads still running in threads (a Stop, an interrupt) give up at their next chunk
+        self.close_downloaders()  # their connections; one still leased closes when its download ends
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_backoff"], state["_cancel"] = None, None
+        state["_downloaders"], state["_downloaders_lock"] = None, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._cancel = threading.Event()
+        self._downloaders_lock = threading.Lock()
 
     def fetch_to(self, url: str, target: Path, expected_duration_s: float | None) -> Fetched:
         """Blocking: the backoff's turn, then the download; a refusal counts against the shared backoff."""
@@ -160,9 +185,9 @@ class FetchingStep(Step[Any]):
         return await asyncio.to_thread(self._fetch, url, target, expected_duration_s)
 
     def _fetch(self, url: str, target: Path, expected_duration_s: float | None) -> Fetched:
-        settings = self.fetch_config.settings(self.context.root)
         try:
-            fetched = fetch(url, target, settings, expected_duration_s=expected_duration_s, cancel=self._cancel)
+            fetched = fetch(url, target, expected_duration_s=expected_duration_s, cancel=self._cancel,
+                            downloaders=self.downloaders)
         except DownloadFailure as exc:
             if exc.kind == "blocked":
                 pause = self.backoff.blocked(f"{exc.code}: {exc}")  # raises Stop after max_blocks in a row
@@ -204,6 +229,7 @@ class DownloadStep(FetchingStep):
     reads = "relevance"
     writes = ("video",)
     resources = Resources(kind="cpu")
+    extractors = YOUTUBE_EXTRACTORS  # every URL is a YouTube watch URL
 
     def inputs(self, store: Store) -> list[DownloadItem]:
         wanted = {
