@@ -411,6 +411,52 @@ class Example(_QuestionFields):
     extra: dict[str, Any] = Field(default_factory=dict, description="source fields videokr does not model")
 
 
+class Seed(_QuestionFields):
+    """An expert's seed example for one discipline × skill (§3.3): shown to the generator, never part of
+    the corpus or the benchmark (its own kind, so no set reader can take it for an example)."""
+
+    kind: Literal["seed"] = "seed"
+    skill: Skill
+    discipline: Discipline
+    cot: str | None = Field(default=None, description="the expert's reasoning, when given")
+    knowledge_point: str | None = None
+    source_file: str | None = None
+    source_line: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CandidateExample(_QuestionFields):
+    """A generated example before validation (§3.3): one of a video's six rounds, two per skill."""
+
+    kind: Literal["candidate_example"] = "candidate_example"
+    skill: Skill
+    round: int = Field(ge=0, description="0–5: rounds 2k and 2k+1 are skill k")
+    cot: str = Field(min_length=1, description="the generator's reasoning")
+    discipline: Discipline | None = None
+    knowledge_point_id: str | None = None
+    knowledge_point: str | None = Field(default=None, description="given to the generator for KnowVid/KnowVidR only")
+    generator_model: str
+    seed_ids: list[str] = Field(description="the three seeds shown, drawn by (video, round)")
+    frame_times_s: list[float] = Field(description="the frames shown (after any image-limit subsampling)")
+    youtube_id: str | None = None
+
+
+class ExampleCheck(Record):
+    """One validator's verdict on a candidate example (§3.3): self-consistency, video dependency, CoT validation."""
+
+    kind: Literal["example_check"] = "example_check"
+    id: str = Field(description="'{check}:{candidate_id}'")
+    check: Literal["self_consistency", "video_dependency", "cot_validation"]
+    candidate_id: str
+    passed: bool
+    models: list[str] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict, description="model -> its answer")
+    reasoning: str | None = Field(default=None, description="self-consistency: the re-derived chain of thought")
+    failing_step: str | None = Field(default=None, description="CoT validation: the critical unsupported step")
+    frame_times_s: list[float] = Field(default_factory=list)
+    detail: str = ""
+
+
 class EvalItem(_QuestionFields):
     """A benchmark item (VideoKR-Eval and the benchmarks of §5.2)."""
 
@@ -426,7 +472,8 @@ class EvalItem(_QuestionFields):
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
     for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, VideoMetadata, VideoLink,
-                RelevanceJudgement, SafetyCheck, Video, VideoProbe, Example, EvalItem, DecontamCheck,
+                RelevanceJudgement, SafetyCheck, Video, VideoProbe, Example, Seed, CandidateExample, ExampleCheck,
+                EvalItem, DecontamCheck,
                 SplitAssignment, EvalSample)
 }
 

@@ -18,10 +18,16 @@ from videokr.store import Store
 SetName = Literal["sft", "rl", "eval"]
 IMPORT_STEP = "import"
 SPLIT_STEP = "split"
+# The steps whose live outputs are training examples: the official files' import, and the last
+# validator of §3.3 (the only corpus step that writes `Example` records).
+EXAMPLE_STEPS = (IMPORT_STEP, "cot_validation")
+# The steps whose live outputs are video files: those official items name, and those §3.2 collected.
+VIDEO_STEPS = ("videos", "download", "local_sources")
 
 
-def _live(kind: str, step: str) -> str:
-    return (f"EXISTS (SELECT 1 FROM outputs o WHERE o.kind='{kind}' AND o.record_id=i.id AND o.step='{step}')")
+def _live(kind: str, steps: tuple[str, ...]) -> str:
+    named = ", ".join(f"'{step}'" for step in steps)
+    return (f"EXISTS (SELECT 1 FROM outputs o WHERE o.kind='{kind}' AND o.record_id=i.id AND o.step IN ({named}))")
 
 
 def live_examples(store: Store, *, with_sets: bool = True) -> Iterator[Example]:
@@ -30,7 +36,7 @@ def live_examples(store: Store, *, with_sets: bool = True) -> Iterator[Example]:
         "SELECT i.data, a.data FROM items i "
         "LEFT JOIN items a ON a.kind='split_assignment' AND a.id=i.id AND EXISTS (SELECT 1 FROM outputs o "
         "WHERE o.kind='split_assignment' AND o.record_id=a.id AND o.step=?) "
-        f"WHERE i.kind='example' AND {_live('example', IMPORT_STEP)} ORDER BY i.id"
+        f"WHERE i.kind='example' AND {_live('example', EXAMPLE_STEPS)} ORDER BY i.id"
     )
     cursor = store.execute(sql, (SPLIT_STEP,))
     while batch := cursor.fetchmany(1000):

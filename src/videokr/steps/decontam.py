@@ -26,6 +26,7 @@ from videokr.hashing import digest_parts
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Resources, Result, Step, StepConfig
 from videokr.records import DecontamCheck, Outcome, Video
+from videokr.sets import EXAMPLE_STEPS, VIDEO_STEPS
 from videokr.store import Store
 
 STEP = "decontam"
@@ -66,7 +67,7 @@ class DecontamStep(Step[Video]):
     name = STEP
     version = "2"
     Config = DecontamConfig
-    after = ("videos",)
+    after = VIDEO_STEPS
     reads = "video"
     writes = ("decontam_check",)
     resources = Resources(kind="video")
@@ -88,7 +89,7 @@ class DecontamStep(Step[Video]):
         from videokr.decontam.settings import SETTINGS
 
         assert isinstance(self.config, DecontamConfig)
-        train_ids = {e.video_id for e in store.live_outputs("import", "example")}  # type: ignore[attr-defined]
+        train_ids = {e.video_id for e in store.live_outputs(EXAMPLE_STEPS, "example")}  # type: ignore[attr-defined]
         self._bench = benchmark_refs(store, self.context.video_root, self.config.bench, self.context.root)
         self._bench_fp = digest_parts(
             SETTINGS[self.config.settings].search_fingerprint(), *sorted(f"{b.id}={b.path}={b.youtube_id}" for b in self._bench)

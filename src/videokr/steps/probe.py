@@ -15,13 +15,14 @@ from videokr.hashing import digest_parts
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Resources, Result, Step
 from videokr.records import Video, VideoProbe
+from videokr.sets import VIDEO_STEPS
 
 
 @register
 class ProbeStep(Step[Video]):
     name = "probe"
     version = "2"
-    after = ("videos",)
+    after = VIDEO_STEPS  # the official items' videos and the collected ones
     reads = "video"
     writes = ("video_probe",)
     resources = Resources(kind="video")

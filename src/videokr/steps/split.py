@@ -16,6 +16,7 @@ from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result, Step, StepConfig
 from videokr.records import Example, SplitAssignment
 from videokr.split import PAPER_SPLIT_RATIO, SplitItem, split_by_video
+from videokr.sets import EXAMPLE_STEPS
 from videokr.store import Store
 
 
@@ -34,13 +35,13 @@ class SplitStep(Step[Example]):
     name = "split"
     version = "2"
     Config = SplitConfig
-    after = ("import", "decontam")
+    after = (*EXAMPLE_STEPS, "decontam")
     reads = "example"
     writes = ("split_assignment",)
     scope = "global"
 
     def inputs(self, store: Store) -> Iterator[Example]:
-        examples = store.live_outputs("import", "example")
+        examples = store.live_outputs(EXAMPLE_STEPS, "example")
         if "decontam" not in self.context.recipe:
             yield from examples  # type: ignore[misc]
             return
