@@ -22,10 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 DEFAULT_RECIPE = ["import", "videos", "probe", "decontam", "split", "export"]
 # §3.1–§3.2: from the knowledge bank to safe, relevant Creative-Commons videos (the paper's corpus
 # collection); `videokr init` writes it ahead of the main job, so `videokr run --until safety` is the
-# whole collection. The generation and validation steps of §3.3 join it between safety and videos.
+# whole collection.
 CORPUS_COLLECTION = ["kb", "knowledge_points", "scenarios", "search_keywords", "youtube_search", "youtube_videos",
                      "local_sources", "metadata_relevance", "download", "visual_relevance", "safety"]
-PAPER_RECIPE = CORPUS_COLLECTION + DEFAULT_RECIPE
+# §3.3: six examples per safe video from expert seeds, then the three validators; the last one writes
+# the `Example`s the main job (videos → probe → decontam → split → export) takes with the official files'.
+CORPUS_GENERATION = ["seeds", "example_generation", "self_consistency", "video_dependency", "cot_validation"]
+PAPER_RECIPE = CORPUS_COLLECTION + CORPUS_GENERATION + DEFAULT_RECIPE
 RECIPES = {"paper": PAPER_RECIPE, "official": DEFAULT_RECIPE}
 
 

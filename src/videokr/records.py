@@ -416,6 +416,9 @@ class Seed(_QuestionFields):
     the corpus or the benchmark (its own kind, so no set reader can take it for an example)."""
 
     kind: Literal["seed"] = "seed"
+    # The generator is shown a seed as text (§3.3); the video an expert wrote it on is provenance, when named.
+    video_id: str = Field(default="", description="the video the expert wrote it on ('' for a text-only seed)")
+    video_path: str = Field(default="", description="that video's path as given ('' for a text-only seed)")
     skill: Skill
     discipline: Discipline
     cot: str | None = Field(default=None, description="the expert's reasoning, when given")

@@ -10,6 +10,7 @@ from videokr.cli import data, evaluation, llm, pipeline, train, video
 from videokr.cli import prompts
 from videokr.cli import kb
 from videokr.cli import corpus
+from videokr.cli import seeds
 
 app = typer.Typer(
     name="videokr",
@@ -39,6 +40,7 @@ train.register(app)
 prompts.register(app)
 kb.register(app)
 corpus.register(app)
+seeds.register(app)
 
 
 def main() -> None:

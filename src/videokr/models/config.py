@@ -134,6 +134,27 @@ def paper_models() -> dict[str, ModelConfig]:
     }
 
 
+# §3.3's video-dependency filter asks two open models that the user serves (e.g. with vLLM), by their
+# usual model names; they are no pool models (Table 8 does not list them) and carry no price.
+INTERNVL_38B = "OpenGVLab/InternVL3_5-38B"
+QWEN3_VL_32B = "Qwen/Qwen3-VL-32B-Instruct"
+SELF_HOSTED_BASE_URLS = {INTERNVL_38B: "http://localhost:8000/v1", QWEN3_VL_32B: "http://localhost:8001/v1"}
+
+
+def self_hosted_models() -> dict[str, ModelConfig]:
+    """The open models of §3.3's video-dependency filter, each on a self-hosted OpenAI-compatible server.
+
+    Keyed by the names vLLM serves them under by default; no key (a local server needs none) and
+    no price (the GPUs are yours). Point `base_url` at your servers with an entry of the same name
+    under `models:` in videokr.yaml; an entry there replaces the built-in one."""
+    return {
+        INTERNVL_38B: ModelConfig(display_name="InternVL3.5-38B", base_url=SELF_HOSTED_BASE_URLS[INTERNVL_38B],
+                                  model=INTERNVL_38B, modalities=["vision"]),
+        QWEN3_VL_32B: ModelConfig(display_name="Qwen3-VL-32B-Instruct", base_url=SELF_HOSTED_BASE_URLS[QWEN3_VL_32B],
+                                  model=QWEN3_VL_32B, modalities=["vision"]),
+    }
+
+
 class PoolConfig(BaseModel):
     """Which models may serve which step (§3.4, Appendix A.4)."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -150,8 +151,15 @@ class ModelPool:
             raise NoEligibleModelError(self.why_none(step_name))
         return eligible
 
-    def draw(self, step_name: str, instance_id: str) -> str:
-        """One eligible model for this instance; the same on every rerun with the same seed."""
-        eligible = sorted(self.require(step_name))
+    def draw(self, step_name: str, instance_id: str, *, exclude: Collection[str] = ()) -> str:
+        """One eligible model for this instance; the same on every rerun with the same seed.
+
+        `exclude` names models that may not serve this instance (a validator is never the
+        example's own generator); without it the draw is what it always was."""
+        eligible = sorted(m for m in self.require(step_name) if m not in exclude)
+        if not eligible:
+            raise NoEligibleModelError(f"no eligible model for step {step_name!r} other than "
+                                       f"{', '.join(sorted(exclude))} (instance {instance_id!r}); make another "
+                                       "model eligible (an audit or pool.overrides)")
         seed = hashlib.sha256(f"{self.config.seed}\x1f{step_name}\x1f{instance_id}".encode()).digest()
         return random.Random(seed).choice(eligible)

@@ -9,4 +9,7 @@ from videokr.steps import download, local_sources  # noqa: F401
 from videokr.steps import kb  # noqa: F401
 from videokr.steps import knowledge_points, metadata_relevance, scenarios, search_keywords  # noqa: F401
 from videokr.steps import safety, visual_relevance  # noqa: F401
+from videokr.steps import seeds  # noqa: F401
 from videokr.steps import youtube_search  # noqa: F401
+from videokr.steps import example_generation  # noqa: F401
+from videokr.steps import cot_validation, self_consistency, video_dependency  # noqa: F401

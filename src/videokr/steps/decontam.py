@@ -36,7 +36,7 @@ RESTORE_STEP = "decontam.restore"
 class DecontamConfig(StepConfig):
     RUN_ONLY: ClassVar[frozenset[str]] = StepConfig.RUN_ONLY
 
-    settings: Literal["paper", "calibrated"] = Field(default="paper", description="Appendix A.5 as written, or calibrated")
+    settings: Literal["paper", "calibrated"] = Field(default="calibrated", description="calibrated (default), or Appendix A.5 as written")
     bench: list[str] = Field(default_factory=list,
                              description="more benchmark videos: directories or JSONL manifests (path, id, youtube_id)")
     allow_incomplete: bool = Field(default=False, description="clear training videos even if a benchmark video is unreadable")

@@ -34,6 +34,7 @@ from videokr.formats.official import resolve_video
 from videokr.hashing import digest_json
 from videokr.models.gateway import Gateway
 from videokr.models.frames import user_message_with_frames
+from videokr.video.frame_cache import fit_within
 from videokr.models.structured import ask_structured
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
@@ -84,14 +85,6 @@ class VisualLink(BaseModel):
 def link_id(video: Video, scenario_id: str) -> str:
     """`visual:<youtube id or video id>:<scenario id>`."""
     return f"visual:{video.youtube_id or video.id}:{scenario_id}"
-
-
-def fit_within(width: int, height: int, max_side: int) -> tuple[int, int] | None:
-    """The (width, height) that brings the long side down to `max_side`, or None if it fits already."""
-    if max(width, height) <= max_side:
-        return None
-    scale = max_side / max(width, height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 class VisualRelevanceConfig(PromptConfig):
