@@ -10,7 +10,7 @@ import pytest
 from videokr.decontam.cache import HashCache, cache_method, hash_videos
 from videokr.decontam.calibration import transform_frames
 from videokr.decontam.settings import CALIBRATED, PAPER
-from videokr.decontam.views import BOX_MEDIAN_RADIUS, centre_crop, content_boxes, hash_video_views, view_hashes
+from videokr.decontam.views import BAR_ASYMMETRY, BOX_MEDIAN_RADIUS, centre_crop, content_boxes, hash_video_views, view_hashes
 from videokr.store import Store
 from videokr.video.phash import gray32, hamming, hash_video
 from videokr.video.synth import scene_frames, write_video
@@ -27,10 +27,11 @@ def test_settings_geometry_is_opt_in() -> None:
     assert CALIBRATED.strip_bars and CALIBRATED.bench_crops == (0.97, 0.94, 0.91, 0.88, 0.85, 0.82, 0.79, 0.76)
     assert (CALIBRATED.max_distance, CALIBRATED.min_matched_fraction) == (8, 0.7)
     assert (CALIBRATED.min_pictures, CALIBRATED.picture_change_bits) == (3, 10) and PAPER.min_pictures == 1
+    assert CALIBRATED.pictures_shown_cap and not PAPER.pictures_shown_cap
     assert CALIBRATED.views
     assert cache_method("exact") == "exact"
-    assert cache_method("exact", True) == "exact+bars"
-    assert cache_method("exact", True, (0.88, 0.76)) == "exact+bars+crops=0.88,0.76"
+    assert cache_method("exact", True) == "exact+bars.v3"
+    assert cache_method("exact", True, (0.88, 0.76)) == "exact+bars.v3+crops=0.88,0.76"
 
 
 def test_letterbox_and_pillarbox_found() -> None:
@@ -53,6 +54,23 @@ def test_bars_are_a_median_over_neighbouring_seconds() -> None:
     assert all(tuple(b) == (10, 62, 0, 128) for b in boxes[10:30])
     assert all(tuple(b) == (0, 72, 0, 128) for b in np.concatenate([boxes[:10], boxes[30:]]))
     assert BOX_MEDIAN_RADIUS == 3
+
+
+def test_a_dark_edge_on_one_side_is_not_a_bar() -> None:
+    """A screen recording's dark title bar (or a darkened one after a brightness edit) is
+    content; bars are centred, so only what the opposite edge also has is stripped."""
+    grey = _grey(list(scene_frames(4, 10, fps=1, width=128, height=72)))
+    title = grey.copy()
+    title[:, :6] = 10
+    assert {tuple(b) for b in content_boxes(title)} == {(0, 72, 0, 128)}
+    boxed = grey.copy()
+    boxed[:, :9], boxed[:, 62:] = 0, 0  # letterbox one row uneven, as centring an odd margin gives
+    boxed[:, 9:15] = 10  # and a dark title bar inside the picture
+    assert {tuple(b) for b in content_boxes(boxed)} == {(10, 62, 0, 128)}
+    even = grey.copy()
+    even[:, :9], even[:, 64:] = 0, 0  # 9 rows above, 8 below: both bars
+    assert {tuple(b) for b in content_boxes(even)} == {(9, 64, 0, 128)}
+    assert BAR_ASYMMETRY == 0.03
 
 
 def test_a_dark_video_is_not_cropped_to_a_sliver() -> None:
@@ -107,9 +125,19 @@ def test_distinct_pictures_rule() -> None:
     train = np.zeros(20, np.uint64)
     assert matched_pictures(held, np.ones(20, bool), 20, 10).tolist() == [1]
     assert verify_alignment(held, train, 0, PAPER).flagged  # the paper counts frames
-    assert not verify_alignment(held, train, 0, CALIBRATED).flagged  # one picture is not enough
+    # a window showing one picture (a static shot) needs only that one
+    assert verify_alignment(held, train, 0, CALIBRATED).flagged
+    strict = CALIBRATED.model_copy(update={"pictures_shown_cap": False})
+    assert not verify_alignment(held, train, 0, strict).flagged  # three pictures, always
     three = held.copy()
     three[7:14] = far
     three[14:] = far << np.uint64(30)
     assert matched_pictures(three, np.ones(20, bool), 20, 10).tolist() == [3]
     assert verify_alignment(three, three.copy(), 0, CALIBRATED).flagged
+    # a window showing three pictures whose matches show only one is not flagged, although
+    # 80% of its frames match: two short pictures, then one held for 16 s
+    mostly_one = held.copy()
+    mostly_one[:2] = far
+    mostly_one[2:4] = far << np.uint64(30)
+    v = verify_alignment(mostly_one, held.copy(), 0, CALIBRATED)
+    assert v.matched_fraction == 0.8 and not v.flagged and verify_alignment(mostly_one, held.copy(), 0, PAPER).flagged

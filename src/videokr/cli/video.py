@@ -135,7 +135,7 @@ def decontam(
     train: Path = typer.Option(None, "--train", help="training videos: a DIR, a JSONL manifest, or a workspace (default: this workspace)"),
     bench: list[Path] = typer.Option(None, "--bench", help="benchmark videos: a DIR or a JSONL manifest (path, id, youtube_id); repeat for several"),
     out: Path = typer.Option(None, "--out", help="report, one JSON line per flagged training video"),
-    settings_name: str = typer.Option(None, "--settings", help="paper (default) | calibrated"),
+    settings_name: str = typer.Option(None, "--settings", help="calibrated (default) | paper (Appendix A.5 as written)"),
     cache: Path = typer.Option(None, "--cache", help="hash cache store for DIR/manifest runs"),
     workers: int = typer.Option(2, "--workers", help="decoding processes"),
     restore: list[str] = typer.Option(None, "--restore", help="overrule the flag on this training video (repeat)"),
@@ -146,7 +146,7 @@ def decontam(
     In a workspace this is the `decontam` step: the benchmark side is every video of the
     imported benchmark items plus --bench; flagged training videos leave the split and every
     export. Exits 1 when the check is incomplete (a video could not be read)."""
-    from videokr.decontam.settings import SETTINGS
+    from videokr.decontam.settings import DEFAULT_SETTINGS, SETTINGS
     from videokr.workspace import CONFIG_NAME
 
     if settings_name is not None and settings_name not in SETTINGS:
@@ -156,7 +156,7 @@ def decontam(
             fail("--bench is needed when --train is a directory or manifest")
         if out is None:
             fail("--out is needed when --train is a directory or manifest")
-        _decontam_files(train, bench, out, SETTINGS[settings_name or "paper"], cache, workers)
+        _decontam_files(train, bench, out, SETTINGS[settings_name or DEFAULT_SETTINGS], cache, workers)
         return
     if train is not None:
         ctx.find_root().obj = {**(ctx.find_root().obj or {}), "workspace": train}

@@ -20,6 +20,7 @@ from videokr.video.phash import hash_video
 from videokr.video.probe import VideoError, sha256_file
 
 HASH_VERSION = "1"
+BARS_VERSION = ".v3"  # bars found as now (centred only); older views hashes are not reused
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS video_phash (
     sha256 TEXT NOT NULL,
@@ -77,7 +78,7 @@ def cache_method(method: str, strip_bars: bool = False, crops: Sequence[float] =
     method with its views (`exact+bars+crops=0.88,0.76`), stored as (N, views)."""
     if not strip_bars and not crops:
         return method
-    name = method + ("+bars" if strip_bars else "")
+    name = method + (f"+bars{BARS_VERSION}" if strip_bars else "")
     return name + ("+crops=" + ",".join(f"{c:g}" for c in crops) if crops else "")
 
 

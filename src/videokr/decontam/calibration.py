@@ -1,11 +1,15 @@
 """A labelled near-duplicate set made on the spot, and precision/recall of a setting on it.
 
 Positives: an excerpt of 20–60 s of a benchmark video, transformed as re-uploads are
-(re-encoded harder, rescaled, cropped, brightness-shifted, letterboxed), inserted at a
-fractional time into a training video made of other footage of the same style. Hard
-negatives: training videos of the same style (procedural scenes, or lecture-like slides)
-that share no footage with any benchmark video. Videos are small (128×72, 10 fps) so that
-the whole set is made, encoded, decoded and hashed in about a minute on two cores.
+(re-encoded harder, rescaled, cropped, brightness-shifted by 25–40 levels either way,
+letterboxed), inserted at a fractional time into a training video made of other footage of
+the same style. Hard negatives: training videos of the same style that share no footage
+with any benchmark video. The styles (`videokr.video.synth.FOOTAGE_STYLES`) are those of
+knowledge videos: fast procedural scenes, slowly drifting scenes with a cut every 5–11 s,
+slow motion, screen recordings, static shots and slides; all but the first change little
+from second to second, which is where a rule tuned on busy footage fails. Videos are small
+(128×72, 10 fps) so that the whole set is made, encoded, decoded and hashed in a couple of
+minutes on two cores.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from videokr.decontam.settings import DecontamSettings
-from videokr.video.synth import scene_frames, slide_frames, write_video
+from videokr.video.synth import FOOTAGE_STYLES, write_video
 
 WIDTH, HEIGHT, FPS = 128, 72, 10
 BENCH_SECONDS = 70
 EXCERPT_SECONDS = (20, 60)
 TRANSFORMS = ("reencode", "rescale", "crop", "brightness", "letterbox")
-STYLES = ("scene", "slides")
+STYLES = tuple(FOOTAGE_STYLES)  # scene, drift, slow_motion, screen, static, slides
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class TrainVideo:
     bench_start_s: float | None = None
     train_start_s: float | None = None
     seconds: float | None = None
-    amount: float | None = None  # crop per side, or letterboxed picture height share
+    amount: float | None = None  # crop per side, letterboxed picture height share, or brightness shift
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ class CalibrationSet:
 
 
 def _style(style: str) -> Callable[..., Iterable[np.ndarray]]:
-    return scene_frames if style == "scene" else slide_frames
+    if style not in FOOTAGE_STYLES:
+        raise ValueError(f"unknown footage style {style!r}; known: {', '.join(FOOTAGE_STYLES)}")
+    return FOOTAGE_STYLES[style]
 
 
 def _frames(style: str, seed: int, seconds: float) -> list[np.ndarray]:
@@ -60,12 +66,14 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 CROP_PER_SIDE = (0.06, 0.12)  # share of each side cut off a cropped copy (drawn per copy)
 LETTERBOX_HEIGHT = (0.70, 0.80)  # share of the height the picture keeps between the bars
+BRIGHTNESS_SHIFT = (25, 40)  # grey levels added or taken away (sign drawn per copy)
 
 
 def transform_frames(frames: Sequence[np.ndarray], transform: str, amount: float | None = None) -> list[np.ndarray]:
     """One re-upload edit applied to an excerpt; the output keeps the training video's size.
-    `amount` is the crop per side or the letterboxed picture's height share (defaults: the
-    top of the drawn ranges)."""
+    `amount` is the crop per side, the letterboxed picture's height share or the signed
+    brightness shift (defaults: the top of the crop range, the bottom of the letterbox
+    range, +BRIGHTNESS_SHIFT[1])."""
     if transform == "reencode":  # the training video itself is encoded far harder (see build)
         return list(frames)
     if transform == "rescale":  # down to 40% and back up: detail lost as on a low-res upload
@@ -75,7 +83,8 @@ def transform_frames(frames: Sequence[np.ndarray], transform: str, amount: float
         dx, dy = round(WIDTH * cut), round(HEIGHT * cut)
         return [_resize(f[dy : HEIGHT - dy, dx : WIDTH - dx], WIDTH, HEIGHT) for f in frames]
     if transform == "brightness":
-        return [np.clip(f.astype(np.int16) + 40, 0, 255).astype(np.uint8) for f in frames]
+        shift = BRIGHTNESS_SHIFT[1] if amount is None else round(amount)
+        return [np.clip(f.astype(np.int16) + shift, 0, 255).astype(np.uint8) for f in frames]
     if transform == "letterbox":  # 4:3-style bars: picture shrunk in height, black above/below
         h = round(HEIGHT * (LETTERBOX_HEIGHT[0] if amount is None else amount))
         top = (HEIGHT - h) // 2
@@ -93,24 +102,31 @@ def _amount(transform: str, rng: np.random.Generator) -> float | None:
         return float(rng.uniform(*CROP_PER_SIDE))
     if transform == "letterbox":
         return float(rng.uniform(*LETTERBOX_HEIGHT))
+    if transform == "brightness":
+        return float(round(rng.uniform(*BRIGHTNESS_SHIFT)) * rng.choice((-1, 1)))
     return None
 
 
 def build_calibration_set(
     root: str | Path,
     *,
-    bench_per_style: int = 12,
+    bench_per_style: int = 6,
     transforms: Sequence[str] = TRANSFORMS,
-    negatives_per_style: int = 25,
+    negatives_per_style: int = 10,
     seed: int = 0,
+    styles: Sequence[str] = STYLES,
 ) -> CalibrationSet:
+    """`bench_per_style` benchmark videos of each style, one planted copy of each per
+    transform, and `negatives_per_style` unrelated videos of each style (defaults: 36
+    benchmark videos, 180 copies, 60 hard negatives)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     bench: list[tuple[str, Path]] = []
     train: list[TrainVideo] = []
     next_seed = 1000 * (seed + 1)
-    for style in STYLES:
+    for style in styles:
+        _style(style)
         for b in range(bench_per_style):
             next_seed += 1
             bench_id = f"bench-{style}-{b}"

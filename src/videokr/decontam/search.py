@@ -216,7 +216,10 @@ def verify_alignment(
     starts = np.arange(0, len(counts), stride)
     pictures_ok = np.ones(len(counts), dtype=bool)
     if settings.min_pictures > 1:
-        pictures_ok = matched_pictures(bench[lo:hi], matched, w, settings.picture_change_bits) >= settings.min_pictures
+        needed = np.full(len(counts), settings.min_pictures)
+        if settings.pictures_shown_cap:
+            needed = np.minimum(needed, matched_pictures(bench[lo:hi], np.ones_like(matched), w, settings.picture_change_bits))
+        pictures_ok = matched_pictures(bench[lo:hi], matched, w, settings.picture_change_bits) >= needed
     i = int(starts[np.lexsort((-counts[starts], ~pictures_ok[starts]))[0]])
     fraction = float(counts[i]) / w
     return Verified(

@@ -32,6 +32,7 @@ REDUCED_SIDE = 160
 DARK_LEVEL = 24  # grey level at or below which a pixel counts as black (encoded black is 0–5)
 DARK_PIXELS = 0.97  # a line is dark in a frame when this share of its pixels is black
 BOX_MEDIAN_RADIUS = 3  # frames (seconds at 1 fps) either side whose bars a frame's box is the median of
+BAR_ASYMMETRY = 0.03  # opposite bars differing by more than this share of the side are not both bars
 MIN_CONTENT_SIDE = 0.4  # bars leaving less than this share of a side are not bars (a dark video)
 
 
@@ -42,7 +43,8 @@ def content_boxes(grey: np.ndarray) -> np.ndarray:
     A frame's own bars are the dark lines touching its edges; the box then taken is the
     median over the frames within `BOX_MEDIAN_RADIUS` of it (all-black frames left out), so
     a dark edge of a moment's content does not count while a letterboxed stretch inside a
-    longer video (a clip in a compilation) does, up to its first and last frames."""
+    longer video (a clip in a compilation) does, up to its first and last frames. Bars are
+    centred (see `_centred`)."""
     n, h, w = grey.shape
     boxes = np.tile(np.array([0, h, 0, w]), (n, 1))
     if n == 0:
@@ -60,11 +62,26 @@ def content_boxes(grey: np.ndarray) -> np.ndarray:
         near = near[~np.isnan(near[:, 0])]
         if len(near):
             boxes[i] = np.round(np.median(near, axis=0)).astype(int)
+    boxes = _centred(boxes, h, w)
     too_thin = boxes[:, 1] - boxes[:, 0] < MIN_CONTENT_SIDE * h
     boxes[too_thin, 0], boxes[too_thin, 1] = 0, h
     too_narrow = boxes[:, 3] - boxes[:, 2] < MIN_CONTENT_SIDE * w
     boxes[too_narrow, 2], boxes[too_narrow, 3] = 0, w
     return boxes
+
+
+def _centred(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Letterbox and pillarbox bars are centred: where one dark edge is more than
+    `BAR_ASYMMETRY` of the side deeper than the opposite one, only as much as the opposite
+    edge has is a bar (a dark title bar of a screen recording, darkened by a brightness edit,
+    is content)."""
+    out = boxes.copy()
+    for lo, hi, side in ((0, 1, h), (2, 3, w)):
+        near, far = boxes[:, lo], side - boxes[:, hi]
+        uneven = np.abs(near - far) > max(1, round(BAR_ASYMMETRY * side))
+        both = np.minimum(near, far)
+        out[uneven, lo], out[uneven, hi] = both[uneven], side - both[uneven]
+    return out
 
 
 def _edge_runs(flags: np.ndarray) -> np.ndarray:
