@@ -49,37 +49,15 @@ def import_(
     Importing a file again redoes only the lectures that changed and retires those it no longer
     holds; importing lectures of a subject approves them and settles that subject's draft.
     Exits 1 when a file yields no lecture, or (with --strict) when any entry was rejected."""
+    from videokr.cli.pipeline import import_files
     from videokr.steps.kb import import_file
 
-    ws = workspace(ctx)
-    try:
-        step = ws.step("kb")
-    except ValueError as exc:
-        fail(str(exc))
-    failed = False
-    for path in files:
-        if not path.is_file():
-            fail(f"{path}: no such file")
-        result = import_file(ws.store, path, root=ws.root, step=step)
-        c = result.step.counts
-        line = (f"{result.label}: {result.step.seen} entries — {c['accepted']} accepted, {c['rejected']} rejected, "
-                f"{result.step.skipped} unchanged")
-        if result.removed:
-            line += f", {result.removed} no longer in the file (retired)"
-        console.print(line)
-        for reason in result.rejected[:show]:
-            console.print(f"  [yellow]rejected[/] {reason}")
-        if len(result.rejected) > show:
-            console.print(f"  … and {len(result.rejected) - show} more (see `videokr status --funnel`)")
+    def settled(result: Any) -> None:
         if result.settled:
             console.print(f"  approved: the drafts of {', '.join(result.settled)} are settled by this file")
-        if result.accepted == 0:
-            console.print(f"[bold red]error:[/] {result.label}: no lecture could be imported")
-            failed = True
-        if c["quarantined"] or (strict and result.rejected):
-            failed = True
-    if failed:
-        raise typer.Exit(1)
+
+    import_files(workspace(ctx), "kb", files, import_file, unit="entries", what="lecture", strict=strict, show=show,
+                 after_file=settled)
 
 
 @kb_app.command("status")

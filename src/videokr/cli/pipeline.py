@@ -172,3 +172,40 @@ def run_one_step(ws: Any, step: Any, *, items: Any = None, label: str | None = N
             return run_step(ws.store, step, items=materialised, on_progress=advance, **kwargs)
         except Stop as exc:
             fail(f"{step.name} stopped: {exc}. What finished is kept; run again to go on.")
+
+
+def import_files(ws: Any, step_name: str, files: list[Any], import_file: Any, *, unit: str, what: str, strict: bool,
+                 show: int, after_file: Any = None) -> None:
+    """Run a source step's `import_file` over each file and report it: counts, rejected entries
+    (`show` of them), and exit 1 when a file yields no `what` or (with `strict`) anything was rejected.
+    `after_file(result)` may print more about a file (e.g. drafts it settled)."""
+    from rich.markup import escape
+
+    try:
+        step = ws.step(step_name)
+    except ValueError as exc:
+        fail(str(exc))
+    failed = False
+    for path in files:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+        result = import_file(ws.store, path, root=ws.root, step=step)
+        c = result.step.counts
+        line = (f"{result.label}: {result.step.seen} {unit} — {c['accepted']} accepted, {c['rejected']} rejected, "
+                f"{result.step.skipped} unchanged")
+        if result.removed:
+            line += f", {result.removed} no longer in the file (retired)"
+        console.print(escape(line))
+        for reason in result.rejected[:show]:
+            console.print(f"  [yellow]rejected[/] {escape(reason)}")
+        if len(result.rejected) > show:
+            console.print(f"  … and {len(result.rejected) - show} more (see `videokr status --funnel`)")
+        if after_file is not None:
+            after_file(result)
+        if result.accepted == 0:
+            console.print(f"[bold red]error:[/] {escape(result.label)}: no {what} could be imported")
+            failed = True
+        if c["quarantined"] or (strict and result.rejected):
+            failed = True
+    if failed:
+        raise typer.Exit(1)

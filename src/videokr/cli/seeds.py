@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from videokr.cli.common import fail, workspace
+from videokr.cli.common import workspace
 from videokr.progress import console
 
 seeds_app = typer.Typer(help="Expert seed examples (§3.3): 150 per skill per discipline, shown to the generator.",
@@ -37,37 +37,10 @@ def import_(
 
     Importing a file again redoes only the lines that changed and retires the seeds it no longer
     holds. Exits 1 when a file yields no seed, or (with --strict) when any line was rejected."""
-    from rich.markup import escape
-
+    from videokr.cli.pipeline import import_files
     from videokr.steps.seeds import import_file
 
-    ws = workspace(ctx)
-    try:
-        step = ws.step("seeds")
-    except ValueError as exc:
-        fail(str(exc))
-    failed = False
-    for path in files:
-        if not path.is_file():
-            fail(f"{path}: no such file")
-        result = import_file(ws.store, path, root=ws.root, step=step)
-        c = result.step.counts
-        line = (f"{result.label}: {result.step.seen} lines — {c['accepted']} accepted, {c['rejected']} rejected, "
-                f"{result.step.skipped} unchanged")
-        if result.removed:
-            line += f", {result.removed} no longer in the file (retired)"
-        console.print(escape(line))
-        for reason in result.rejected[:show]:
-            console.print(f"  [yellow]rejected[/] {escape(reason)}")
-        if len(result.rejected) > show:
-            console.print(f"  … and {len(result.rejected) - show} more (see `videokr status --funnel`)")
-        if result.accepted == 0:
-            console.print(f"[bold red]error:[/] {escape(result.label)}: no seed could be imported")
-            failed = True
-        if c["quarantined"] or (strict and result.rejected):
-            failed = True
-    if failed:
-        raise typer.Exit(1)
+    import_files(workspace(ctx), "seeds", files, import_file, unit="lines", what="seed", strict=strict, show=show)
 
 
 @seeds_app.command("status")

@@ -75,6 +75,7 @@ from videokr.steps.visual_relevance import DEFAULT_MAX_SIDE, VIDEO_STEPS
 from videokr.store import Store
 from videokr.timestamps import format_timestamp
 from videokr.video.frame_cache import FrameCache, shared_cache
+from videokr.video.probe import file_state
 
 STEP = "example_generation"
 SEEDS_STEP = "seeds"
@@ -278,11 +279,7 @@ class ExampleGenerationStep(PromptedStep[GenerationRound]):
 
     def item_fingerprint(self, item: GenerationRound) -> str:
         path = resolve_video(item.video.path, self.context.video_root)
-        try:
-            st = path.stat()
-            state = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            state = "missing"
+        state = file_state(path)
         # where a seed line sits in its file is not what the generator sees: moving it redoes nothing
         shown = item.model_dump(mode="json", exclude={"seeds": {"__all__": {"source_file", "source_line"}}})
         return digest_json({"round": shown, "file": state,

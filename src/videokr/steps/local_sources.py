@@ -57,6 +57,7 @@ from videokr.pipeline.step import Result
 from videokr.records import RelevanceJudgement, Video, VideoLink, VideoMetadata
 from videokr.steps.download import BlockedDownload, FetchConfig, FetchingStep, failure, stored_path
 from videokr.store import Store
+from videokr.video.probe import file_state
 
 STEP = "local_sources"
 KNOWLEDGE_POINT_STEP = "knowledge_points"
@@ -222,11 +223,7 @@ class LocalSourcesStep(FetchingStep):
         if data.get("path"):
             path = Path(str(data["path"])).expanduser()
             path = path if path.is_absolute() else folder / path
-            try:
-                st = path.stat()
-                state = f"{st.st_size}:{st.st_mtime_ns}"
-            except OSError:
-                state = "missing"
+            state = file_state(path)
             return f"local:{path.resolve().as_posix()}", str(path), state
         if data.get("url"):
             return f"url:{data['url']}", None, None

@@ -16,6 +16,7 @@ from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Resources, Result, Step
 from videokr.records import Video, VideoProbe
 from videokr.sets import VIDEO_STEPS
+from videokr.video.probe import file_state
 
 
 @register
@@ -32,11 +33,7 @@ class ProbeStep(Step[Video]):
 
     def item_fingerprint(self, item: Video) -> str:
         path = self.path(item)
-        try:
-            st = path.stat()
-            state = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            state = "missing"
+        state = file_state(path)
         return digest_parts(item.path, path, state)
 
     def process(self, item: Video) -> Result:

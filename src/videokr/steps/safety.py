@@ -35,6 +35,7 @@ from videokr.safety.categories import effective_thresholds, flagged_categories
 from videokr.safety.frames import SAFETY_FRAMES, safety_frames
 from videokr.safety.openai_moderation import DEFAULT_MODEL_NAME
 from videokr.store import Store
+from videokr.video.probe import file_state
 
 STEP = "safety"
 DEFAULT_BACKEND = "azure"  # the paper's moderation API
@@ -106,11 +107,7 @@ class SafetyStep(Step[Video]):
 
     def item_fingerprint(self, item: Video) -> str:
         path = resolve_video(item.path, self.context.video_root)
-        try:
-            st = path.stat()
-            state = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            state = "missing"
+        state = file_state(path)
         return digest_parts(item.to_json(), state)
 
     # -- the work -----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from videokr.prompts.step import PromptConfig
 from videokr.records import CandidateExample, ExampleCheck, ProblemType
 from videokr.steps.visual_relevance import DEFAULT_MAX_SIDE
 from videokr.store import Store
+from videokr.video.probe import file_state
 
 EXAMPLE_GENERATION = "example_generation"
 SELF_CONSISTENCY = "self_consistency"
@@ -162,15 +163,6 @@ def agreement(candidate: CandidateExample, stated: str | None, reference: str | 
 
 def video_path(candidate: CandidateExample, video_root: Path | None) -> Path:
     return resolve_video(candidate.video_path, video_root)
-
-
-def file_state(path: Path) -> str:
-    """Size and modification time: a replaced file redoes the checks that looked at it."""
-    try:
-        st = path.stat()
-    except OSError:
-        return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def item_digest(item: CheckedCandidate, video_root: Path | None, **more: Any) -> str:

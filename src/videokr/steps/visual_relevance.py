@@ -43,6 +43,7 @@ from videokr.prompts.step import DryRun, PromptConfig, PromptedStep
 from videokr.records import KnowledgePoint, RelevanceJudgement, Scenario, Video
 from videokr.store import Store
 from videokr.timestamps import format_timestamp
+from videokr.video.probe import file_state
 
 STEP = "visual_relevance"
 VIDEO_STEPS = ("download", "local_sources")  # the steps whose Video records are files on disk
@@ -138,11 +139,7 @@ class VisualRelevanceStep(PromptedStep[VisualLink]):
 
     def item_fingerprint(self, item: VisualLink) -> str:
         path = resolve_video(item.video.path, self.context.video_root)
-        try:
-            st = path.stat()
-            state = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            state = "missing"
+        state = file_state(path)
         return digest_json({"link": item.model_dump(mode="json"), "file": state,
                             "model": self.draw_model(item.id)})
 

@@ -253,3 +253,13 @@ def sha256_file(path: str | Path) -> str:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_state(path: Path) -> str:
+    """A file's size and modification time ("missing" if absent): what item fingerprints fold in so
+    that a replaced or rewritten video redoes exactly the steps that looked at it."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
