@@ -2,8 +2,10 @@
 
 It makes a workspace whose recipe is the main job on official files — import (SFT, RL,
 evaluation) → videos → probe → decontam → split → export in every format — runs it with
-`videokr run`'s runner, prints the funnel and writes the statistics. Rerunning reuses the
-workspace: every step skips what it already did.
+`videokr run`'s runner, prints the funnel and writes the statistics. Then the corpus part (`videokr.demo_corpus`): the
+§3.1–§3.3 chain on the bundled knowledge bank, seeds and videos, whose model steps are rendered
+and priced (Batch API JSON Lines under `requests/`) unless `send` asks to run them for real.
+Rerunning reuses both workspaces: every step skips what it already did.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def demo_config(sample: Path, out: Path) -> Config:
     )
 
 
-def run_demo(out: Path) -> dict[str, Path]:
+def run_demo(out: Path, *, send: bool = False) -> dict[str, Path]:
     from videokr.stats.corpus import corpus_stats
     from videokr.stats.report import write_report
 
@@ -70,5 +72,17 @@ def run_demo(out: Path) -> dict[str, Path]:
     quarantined = sum(r.counts["quarantined"] for r in reports)
     if quarantined:
         console.print(f"[yellow]{quarantined} items quarantined; run `videokr -w {ws.root} status --funnel`[/]")
-    console.print(f"\n[green]demo done.[/] Outputs are under {out.resolve()}")
+    from videokr.demo_corpus import REQUESTS_DIR, run_corpus_demo
+
+    corpus = run_corpus_demo(out, sample, send=send)
+    outputs["corpus"] = corpus["workspace"]
+    for path in corpus.get("files", []):
+        outputs[f"requests/{path.stem}"] = path
+    console.print(f"\n[green]demo done.[/] Outputs are under {out.resolve()}:", highlight=False)
+    console.print(f"  {ws.root}: the official files' workspace; exports/ and report.html: its outputs\n"
+                  f"  {corpus['workspace']}: the corpus chain's workspace (`videokr -w {corpus['workspace']} status --funnel`)",
+                  highlight=False)
+    if not send:
+        console.print(f"  {(out / REQUESTS_DIR).resolve()}: the model requests, as Batch API JSON Lines (nothing was sent)",
+                      highlight=False)
     return outputs

@@ -460,6 +460,23 @@ class ExampleCheck(Record):
     detail: str = ""
 
 
+class QualityVerdict(Record):
+    """A reviewer's verdict on one sampled SFT example (§3.4's manual quality assessment)."""
+
+    kind: Literal["quality_verdict"] = "quality_verdict"
+    id: str = Field(description="the example's id: one verdict per example, a re-import replaces it")
+    example_id: str
+    non_visual_solvable: bool = Field(description="answerable without the video")
+    reasoning_error: bool = Field(description="the reasoning has an error (unsupported claim, ungrounded step, ...)")
+    answer_changing_error: bool = Field(description="a reasoning error that changes the final answer")
+    reviewer: str = Field(min_length=1)
+    note: str = ""
+    skill: Skill | None = Field(default=None, description="the example's, when reviewed")
+    discipline: Discipline | None = Field(default=None, description="the example's, when reviewed")
+    source_file: str | None = None
+    source_line: int | None = None
+
+
 class EvalItem(_QuestionFields):
     """A benchmark item (VideoKR-Eval and the benchmarks of §5.2)."""
 
@@ -476,7 +493,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
     for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, VideoMetadata, VideoLink,
                 RelevanceJudgement, SafetyCheck, Video, VideoProbe, Example, Seed, CandidateExample, ExampleCheck,
-                EvalItem, DecontamCheck,
+                QualityVerdict, EvalItem, DecontamCheck,
                 SplitAssignment, EvalSample)
 }
 

@@ -209,8 +209,10 @@ def stats(
 
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="where the demo workspace and outputs go"),
+    send: bool = typer.Option(False, "--send", help="run the corpus chain's model steps for real with the corpus "
+                              "workspace's models (keys from the environment; see docs/corpus.md, The demo)"),
 ) -> None:
-    """Run the main job end to end on the bundled sample, offline."""
+    """Run the main job end to end on the bundled sample, and render and price the corpus chain (offline)."""
     from videokr.demo import run_demo
 
-    run_demo(out)
+    run_demo(out, send=send)

@@ -1,8 +1,9 @@
-"""Planning before paying: what §3.1–§3.2 would cost at a given scale, step by step.
+"""Planning before paying: what §3.1–§3.3 would cost at a given scale, step by step.
 
 Why a planner: the corpus chain spends two scarce things — model tokens (USD) and YouTube
 Data API quota (units per Pacific-time day) — and both grow multiplicatively down the funnel
-(knowledge points → scenarios → keywords → ten hits each → ...). Before a run is paid for,
+(knowledge points → scenarios → keywords → ten hits each → ... → six generation rounds per
+video, each validated by up to four more requests). Before a run is paid for,
 `videokr corpus plan` says, per step, how many items go in and come out, how many requests
 are sent, how many tokens they carry, what they cost at the configured prices (list price and
 Batch API), how many quota units they spend and how many days of the daily budget that is.
@@ -12,13 +13,17 @@ builds the stages of a workspace (its prices, its step settings, its measured pa
 
 The funnel is linear: each stage has a `feed` (its items in per output of the stage before)
 and a `yield` (outputs per item in: a fan-out for a generator, a pass rate for a filter), so
-a scale given as final videos inverts exactly to knowledge points.
+a scale given as final videos (the safety step's output) or as final examples inverts exactly
+to knowledge points.
 
-Defaults. The paper gives two counts (§3.1: 63,745 knowledge points; §3.2: 146,567 CC-licensed
-videos) and the structure (1–3 scenarios per point, top-10 candidates per keyword, videos over
-30 minutes excluded). Everything else is an ASSUMPTION, named as such below; the metadata
-judge's pass rate is then solved so that the funnel reproduces the paper's end count. A pilot
-run replaces any of them with the workspace's measured ratios (see `estimate.py`).
+Defaults. The paper gives three counts (§3.1: 63,745 knowledge points; §3.2: 146,567 CC-licensed
+videos; §3.5: 315,537 examples after every filter), the videos decontamination removed (§3.4:
+131 + 877) and the structure (1–3 scenarios per point, top-10 candidates per keyword, videos over
+30 minutes excluded, six generation rounds per video, two models for the video dependency filter).
+Everything else is an ASSUMPTION, named as such below; the metadata judge's pass rate is then
+solved so that the funnel reproduces 63,745 → 146,567, and the video dependency filter's so that
+it reproduces 146,567 → 315,537. A pilot run replaces any of them with the workspace's measured
+ratios (see `estimate.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from videokr.models.config import Price
+from videokr.steps.example_generation import GENERATION_FPS, ROUNDS
+from videokr.steps.video_dependency import DEPENDENCY_FRAMES, DEPENDENCY_MODELS
 from videokr.youtube.quota import DEFAULT_DAILY_QUOTA, SEARCH_UNITS, VIDEOS_PER_CALL, VIDEOS_UNITS
 
 # -- the paper's counts -------------------------------------------------------------------
@@ -37,6 +44,13 @@ PAPER_KNOWLEDGE_POINTS = 63_745  # §3.1: "We collect a total of 63,745 knowledg
 PAPER_VIDEOS = 146_567  # §3.2: "We collect 146,567 CC-licensed videos." (after the safety filter)
 PAPER_TOP_K = 10  # §3.2: "the top-10 candidate videos" per search keyword
 PAPER_SAFETY_FRAMES = 4  # §3.2: four random frames of each video are moderated
+PAPER_ROUNDS_PER_VIDEO = ROUNDS  # §3.3: "six examples in total through six independent generation rounds"
+PAPER_GENERATION_FPS = GENERATION_FPS  # §3.3: frames "uniformly sampled at 0.2 fps" (generation, re-derivation, CoT check)
+PAPER_DEPENDENCY_FRAMES = DEPENDENCY_FRAMES  # §3.3: "the text and four randomly sampled video frames"
+PAPER_DEPENDENCY_MODELS = len(DEPENDENCY_MODELS)  # §3.3: InternVL3.5-38B and Qwen3-VL-32B-Instruct both answer
+PAPER_MEAN_DURATION_S = 344.1  # Table 1: VideoKR's average video duration
+PAPER_DECONTAM_REMOVED_VIDEOS = 131 + 877  # §3.4: YouTube-id matches + near-duplicates removed
+PAPER_EXAMPLES = 315_537  # §3.5: "the generated 315,537 examples" (after every filter), split into SFT and RL
 
 # -- ASSUMPTIONS where the paper gives no number (each replaced once a pilot measured it) --
 
@@ -52,6 +66,11 @@ ASSUMED_DOWNLOAD_PASS_RATE = 0.95  # downloads that succeed and decode
 ASSUMED_VISUAL_PASS_RATE = 0.7  # links the visual judge confirms
 ASSUMED_VISUAL_LINKS_PER_VIDEO = 1.1  # confirmed links per video reaching the safety check
 ASSUMED_SAFETY_PASS_RATE = 0.98  # videos the moderation clears
+ASSUMED_GENERATION_PASS_RATE = 0.95  # rounds whose reply becomes a valid example (after the schema repairs)
+ASSUMED_SELF_CONSISTENCY_PASS_RATE = 0.75  # candidates whose re-derived answer matches the generator's
+ASSUMED_COT_VALIDATION_PASS_RATE = 0.85  # candidates whose reasoning has no critical unsupported step
+# The paper's videos after decontamination (Table 1 counts 145K): the examples of removed videos go with them.
+PAPER_DECONTAM_PASS_RATE = (PAPER_VIDEOS - PAPER_DECONTAM_REMOVED_VIDEOS) / PAPER_VIDEOS
 
 
 def _calibrated_metadata_pass_rate() -> float:
@@ -66,6 +85,17 @@ def _calibrated_metadata_pass_rate() -> float:
 # SOLVED from the paper's two counts and the assumptions above (about 0.16).
 CALIBRATED_METADATA_PASS_RATE = _calibrated_metadata_pass_rate()
 
+
+def _calibrated_dependency_pass_rate() -> float:
+    """The video dependency filter's pass rate that makes the other defaults reproduce 146,567 → 315,537."""
+    others = (PAPER_ROUNDS_PER_VIDEO * ASSUMED_GENERATION_PASS_RATE * ASSUMED_SELF_CONSISTENCY_PASS_RATE
+              * ASSUMED_COT_VALIDATION_PASS_RATE * PAPER_DECONTAM_PASS_RATE)
+    return PAPER_EXAMPLES / (PAPER_VIDEOS * others)
+
+
+# SOLVED from the paper's two counts and the assumptions above (about 0.60).
+CALIBRATED_DEPENDENCY_PASS_RATE = _calibrated_dependency_pass_rate()
+
 # Tokens per request where no pilot measured them: the reply lengths (the request side is
 # estimated from the prompt in use, see estimate.py). Reasoning models bill hidden reasoning
 # tokens as output too, which only a pilot measures.
@@ -75,11 +105,15 @@ ASSUMED_OUTPUT_TOKENS = {
     "search_keywords": 60,  # ~2 queries of ≤ 8 words
     "metadata_relevance": 60,  # a verdict and one sentence
     "visual_relevance": 60,  # a verdict and one sentence
+    "example_generation": 600,  # a question, its options, the answer and a step-by-step reasoning, as JSON
+    "self_consistency": 450,  # a step-by-step reasoning citing timestamps, and the answer
+    "video_dependency": 10,  # the answer only
+    "cot_validation": 500,  # one entry per key step (supported, critical, evidence) and a verdict
 }
 
 MIN_MEASURED_ITEMS = 20  # finished items (or outputs) of a step before its measured ratio replaces the default
 
-RequestKind = Literal["model", "search", "videos", "download", "moderation"]
+RequestKind = Literal["model", "search", "videos", "download", "moderation", "local"]
 Source = Literal["paper", "assumption", "calibrated", "measured", "config"]
 
 
@@ -143,8 +177,9 @@ class Row:
 class Plan:
     rows: tuple[Row, ...]
     knowledge_points: float
-    videos: float
+    videos: float  # out of the safety step
     daily_quota: int
+    examples: float | None = None  # out of the last stage, when the plan goes on to §3.3
 
     @property
     def requests(self) -> int:
@@ -182,7 +217,7 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         return {"knowledge_points": round(self.knowledge_points), "videos": round(self.videos),
-                "daily_quota": self.daily_quota, "steps": [r.as_dict() for r in self.rows],
+                "examples": None if self.examples is None else round(self.examples), "daily_quota": self.daily_quota, "steps": [r.as_dict() for r in self.rows],
                 "total": {"requests": self.requests, "tokens_in": round(self.tokens_in),
                           "tokens_out": round(self.tokens_out), "usd": round(self.usd, 2),
                           "usd_batch": round(self.usd_batch, 2), "unpriced": self.unpriced,
@@ -193,9 +228,15 @@ class PlanError(ValueError):
     """A scale or a stage the planner cannot use; the message says which."""
 
 
+VIDEOS_STAGE = "safety"  # the stage whose outputs are the corpus's videos
+
+
 def paper_stages(*, top_k: int = PAPER_TOP_K, safety_frames: int = PAPER_SAFETY_FRAMES,
-                 videos_per_call: int = VIDEOS_PER_CALL) -> list[Stage]:
-    """The §3.1–§3.2 chain with the paper's funnel and the assumptions above (no models attached)."""
+                 videos_per_call: int = VIDEOS_PER_CALL, rounds: int = PAPER_ROUNDS_PER_VIDEO,
+                 dependency_models: int = PAPER_DEPENDENCY_MODELS) -> list[Stage]:
+    """The §3.1–§3.3 chain with the paper's funnel and the assumptions above (no models attached).
+
+    Decontamination ends it: it sends nothing, but the paper's 315,537 examples are counted after it."""
     a, p, c = "assumption", "paper", "calibrated"
     return [
         Stage("knowledge_points", "lectures", "knowledge points", 1.0, ASSUMED_POINTS_PER_LECTURE, 1.0, "model",
@@ -217,25 +258,48 @@ def paper_stages(*, top_k: int = PAPER_TOP_K, safety_frames: int = PAPER_SAFETY_
               ASSUMED_VISUAL_PASS_RATE, 1.0, "model", sources={"feed": a, "yield": a}),
         Stage("safety", "videos", "safe videos", 1.0 / ASSUMED_VISUAL_LINKS_PER_VIDEO, ASSUMED_SAFETY_PASS_RATE,
               float(safety_frames), "moderation", sources={"feed": a, "yield": a}),
+        Stage("example_generation", "rounds", "candidates", float(rounds), ASSUMED_GENERATION_PASS_RATE, 1.0,
+              "model", sources={"feed": p, "yield": a}),
+        Stage("self_consistency", "candidates", "consistent", 1.0, ASSUMED_SELF_CONSISTENCY_PASS_RATE, 1.0, "model",
+              sources={"feed": p, "yield": a}),
+        Stage("video_dependency", "candidates", "video-dependent", 1.0, CALIBRATED_DEPENDENCY_PASS_RATE,
+              float(dependency_models), "model", sources={"feed": p, "yield": c}),
+        Stage("cot_validation", "candidates", "examples", 1.0, ASSUMED_COT_VALIDATION_PASS_RATE, 1.0, "model",
+              sources={"feed": p, "yield": a}),
+        Stage("decontam", "examples", "examples kept", 1.0, PAPER_DECONTAM_PASS_RATE, 0.0, "local",
+              sources={"feed": p, "yield": p}, note="sends nothing; removes the examples of matched videos"),
     ]
 
 
-def videos_per_knowledge_point(stages: Sequence[Stage]) -> float:
-    """Final outputs per knowledge point: the product of every ratio after the knowledge points."""
+def _videos_index(stages: Sequence[Stage]) -> int:
+    """Where the videos come out: the safety stage, or the last one of a chain that stops before it."""
+    names = [s.name for s in stages]
+    return names.index(VIDEOS_STAGE) if VIDEOS_STAGE in names else len(stages) - 1
+
+
+def outputs_per_knowledge_point(stages: Sequence[Stage], upto: int | None = None) -> float:
+    """Outputs of stage `upto` (default: the last) per knowledge point: the product of the ratios in between."""
+    last = len(stages) - 1 if upto is None else upto
     ratio = 1.0
-    for stage in stages[1:]:
+    for stage in stages[1:last + 1]:
         ratio *= stage.feed * stage.yield_
     return ratio
 
 
-def plan(stages: Sequence[Stage], *, knowledge_points: float | None = None, videos: float | None = None,
-         daily_quota: int = DEFAULT_DAILY_QUOTA) -> Plan:
-    """Items, requests, tokens, USD and quota per stage at a scale given as knowledge points or as final videos.
+def videos_per_knowledge_point(stages: Sequence[Stage]) -> float:
+    """Final videos (the safety step's outputs) per knowledge point."""
+    return outputs_per_knowledge_point(stages, _videos_index(stages))
 
-    The first stage must make the knowledge points (its outputs are the scale's unit); the last
-    makes the videos."""
-    if (knowledge_points is None) == (videos is None):
-        raise PlanError("give the scale as knowledge points or as videos, not both and not neither")
+
+def plan(stages: Sequence[Stage], *, knowledge_points: float | None = None, videos: float | None = None,
+         examples: float | None = None, daily_quota: int = DEFAULT_DAILY_QUOTA) -> Plan:
+    """Items, requests, tokens, USD and quota per stage at a scale given as knowledge points, videos or examples.
+
+    The first stage must make the knowledge points (its outputs are the scale's unit); the
+    safety stage makes the videos, and the stages after it (§3.3) the examples."""
+    if sum(x is not None for x in (knowledge_points, videos, examples)) != 1:
+        raise PlanError("give the scale as knowledge points, videos or examples: one of them, not several "
+                        "(not both) and not none")
     if not stages or stages[0].name != "knowledge_points":
         raise PlanError("the first stage must be knowledge_points (the scale is counted in knowledge points)")
     if daily_quota < 1:
@@ -243,16 +307,20 @@ def plan(stages: Sequence[Stage], *, knowledge_points: float | None = None, vide
     for stage in stages:
         if stage.feed < 0 or stage.yield_ < 0 or stage.requests_per_item < 0:
             raise PlanError(f"stage {stage.name}: ratios cannot be negative")
-    scale = knowledge_points if knowledge_points is not None else videos
-    assert scale is not None
+    scale = next(x for x in (knowledge_points, videos, examples) if x is not None)
+    videos_at = _videos_index(stages)
+    has_examples = videos_at < len(stages) - 1
+    if examples is not None and not has_examples:
+        raise PlanError("this funnel stops at the videos: it cannot be planned from examples")
     if scale < 0:
         raise PlanError(f"the scale cannot be negative ({scale})")
     if stages[0].yield_ == 0:
         raise PlanError("knowledge_points: a yield of 0 knowledge points per lecture plans nothing")
     if knowledge_points is None:
-        per_point = videos_per_knowledge_point(stages)
+        what = "video" if videos is not None else "example"
+        per_point = outputs_per_knowledge_point(stages, videos_at if videos is not None else None)
         if per_point == 0:
-            raise PlanError("no video comes out of this funnel (a ratio is 0): it cannot be planned from videos")
+            raise PlanError(f"no {what} comes out of this funnel (a ratio is 0): it cannot be planned from {what}s")
         knowledge_points = scale / per_point
     rows = []
     out = 0.0
@@ -260,7 +328,8 @@ def plan(stages: Sequence[Stage], *, knowledge_points: float | None = None, vide
         items_in = knowledge_points / stage.yield_ if index == 0 else out * stage.feed
         out = items_in * stage.yield_
         rows.append(_row(stage, items_in, out, daily_quota))
-    return Plan(tuple(rows), knowledge_points, out, daily_quota)
+    return Plan(tuple(rows), knowledge_points, rows[videos_at].items_out, daily_quota,
+                out if has_examples else None)
 
 
 def _row(stage: Stage, items_in: float, items_out: float, daily_quota: int) -> Row:
