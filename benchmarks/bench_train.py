@@ -214,7 +214,7 @@ def run_grpo(args: argparse.Namespace) -> None:
     from videokr.train.grpo import Prompt, response_logprobs, sample_group
     from videokr.train.grpo_math import group_advantages, grpo_loss
     from videokr.train.model import parameter_groups
-    from videokr.train.shared_prefix import group_logprobs
+    from videokr.train.shared_prefix import group_backward, group_logprobs
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, config = build_model(args.small, device, args.shape)
@@ -245,9 +245,14 @@ def run_grpo(args: argparse.Namespace) -> None:
             if shared:
                 with torch.no_grad():
                     ref, _ = group_logprobs(reference, prompt.inputs, group, 0, 1.0)
-                logp, mask = group_logprobs(model, prompt.inputs, group, 0, 1.0)
-                loss = grpo_loss(logp, advantages[i * G:(i + 1) * G].to(device), mask, ref_logp=ref).loss
-                (loss / len(batch)).backward()
+                adv = advantages[i * G:(i + 1) * G].to(device)
+                if args.recompute_prompt:  # `recompute_prompt: true`: the memory an 8B policy needs
+                    group_backward(model, prompt.inputs, group, 0, 1.0,
+                                   lambda logp, mask, ref=ref, adv=adv: grpo_loss(logp, adv, mask, ref_logp=ref),
+                                   scale=1 / len(batch))
+                else:
+                    logp, mask = group_logprobs(model, prompt.inputs, group, 0, 1.0)
+                    (grpo_loss(logp, adv, mask, ref_logp=ref).loss / len(batch)).backward()
             else:  # a pass per response, as a plain trainer does
                 prompt = Prompt(prompt.example_id, {k: v.cpu() for k, v in prompt.inputs.items()},
                                 prompt.ground_truth, prompt.problem_type)  # rows are built on the host
@@ -320,6 +325,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="SFT: also time videokr with `compile: true`")
     parser.add_argument("--prompts", type=int, default=32, help="GRPO: prompts per step")
     parser.add_argument("--baseline-prompts", type=int, default=4, help="GRPO: prompts the baseline runs")
+    parser.add_argument("--recompute-prompt", action="store_true",
+                        help="GRPO: videokr with `recompute_prompt: true` (8B on one GPU)")
     parser.add_argument("--shape", choices=("8b", "2b"), default="8b", help="GRPO: Qwen3-VL-8B or -2B shapes")
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=256)

@@ -209,3 +209,22 @@ def test_a_crashed_run_resumes_at_the_same_step_and_ends_with_the_same_weights(s
         torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-7)
     start = load_file(sft_model / "model.safetensors")
     assert any(not torch.equal(start[name], theirs[name]) for name in theirs)  # the three steps did train
+
+
+def test_recomputing_the_prompt_trains_the_same_weights(sft_model: Path, green_ws: Workspace, tmp_path: Path) -> None:
+    """`recompute_prompt: true` (the prompt pass run again after its responses' backward) is a memory
+    setting only: two steps end with the weights of the same run without it."""
+    import torch
+    from safetensors.torch import load_file
+
+    examples = live_set(green_ws.store, "rl")
+    config = GRPOConfig(batch_prompts=2, max_response_tokens=48, lr=1e-3, max_steps=2, **SMALL_VIDEO)
+    kept = train_grpo(examples, sft_model, tmp_path / "kept", config, green_ws.video_root())
+    again = train_grpo(examples, sft_model, tmp_path / "again", config.model_copy(update={"recompute_prompt": True}),
+                       green_ws.video_root())
+    assert kept.steps == again.steps == 2
+    ours, theirs = load_file(tmp_path / "again" / "model.safetensors"), load_file(tmp_path / "kept" / "model.safetensors")
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
+    start = load_file(sft_model / "model.safetensors")
+    assert any(not torch.equal(start[name], theirs[name]) for name in theirs)

@@ -14,7 +14,7 @@ from videokr.inference import qwen_video  # noqa: E402
 from videokr.train.data import budget_frames, training_budget  # noqa: E402
 from videokr.train.grpo import Prompt, response_logprobs, rl_user_text  # noqa: E402
 from videokr.train.model import freeze_vision, load_model, load_processor  # noqa: E402
-from videokr.train.shared_prefix import group_logprobs  # noqa: E402
+from videokr.train.shared_prefix import group_backward, group_logprobs  # noqa: E402
 
 RESPONSES = ([11, 12, 13, 14, 15, 16, 17], [21, 22, 23], [31], [41, 42, 43, 44, 45])
 
@@ -53,6 +53,20 @@ def test_shared_prefix_equals_one_pass_per_response(family, checkpoints, colour_
     assert not any(n.startswith(("model.visual", "visual")) for n in shared_grads)  # the vision part stays frozen
     for name, grad in full_grads.items():
         assert torch.allclose(shared_grads[name], grad, atol=1e-5, rtol=1e-3), name
+
+    def weighted(logp, mask):
+        weights = torch.arange(1, logp.shape[1] + 1, dtype=logp.dtype)
+        return ((logp * mask * weights).sum(dim=1) * advantages).sum()
+
+    # the prompt recomputed after the responses' backward: the same values and gradients again
+    model.zero_grad(set_to_none=True)
+    loss, recomputed, recomputed_mask = group_backward(model, inputs, RESPONSES, pad, 1.0, weighted, scale=1.0)
+    assert torch.equal(recomputed_mask, full_mask) and not recomputed.requires_grad
+    assert torch.allclose(recomputed[full_mask], full.detach()[full_mask], atol=1e-5, rtol=1e-4)
+    recomputed_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert set(recomputed_grads) == set(full_grads)
+    for name, grad in full_grads.items():
+        assert torch.allclose(recomputed_grads[name], grad, atol=1e-5, rtol=1e-3), name
 
     with torch.no_grad():  # the reference model's pass: same values, no graph
         ref, _ = group_logprobs(model, inputs, RESPONSES, pad, temperature=0.7)

@@ -44,7 +44,7 @@ from videokr.train.grpo_config import GRPOConfig
 from videokr.train.model import freeze_vision, load_model, load_processor, parameter_counts, parameter_groups, saved_dtype
 from videokr.train.order import DataOrder, total_steps
 from videokr.train.sft import INSTALL_HINT, TrainError, nothing_trained, missing_modules
-from videokr.train.shared_prefix import group_logprobs
+from videokr.train.shared_prefix import group_backward, group_logprobs
 
 RUN_CONFIG = "grpo_config.json"
 ROLLOUTS = "rollouts.jsonl"
@@ -346,11 +346,18 @@ class _GRPORun:
                 if self.reference is not None:
                     with torch.no_grad():
                         ref, _ = group_logprobs(self.reference, prompt.inputs, group, self.pad, config.temperature)
-                logp, mask = group_logprobs(self.model, prompt.inputs, group, self.pad, config.temperature)
-                parts = grpo_loss(logp, advantages[i * G:(i + 1) * G].to(logp.device), mask, ref_logp=ref,
-                                  kl_coef=config.kl_coef, kl_estimator=config.kl_estimator, clip_eps=config.clip_eps,
-                                  agg=config.loss_agg)
-                self.acc.backward(parts.loss * weights[i])
+                group_advantage = advantages[i * G:(i + 1) * G]
+
+                def loss_of(logp: Any, mask: Any, ref: Any = ref, adv: Any = group_advantage) -> Any:
+                    return grpo_loss(logp, adv.to(logp.device), mask, ref_logp=ref, kl_coef=config.kl_coef,
+                                     kl_estimator=config.kl_estimator, clip_eps=config.clip_eps, agg=config.loss_agg)
+
+                if config.recompute_prompt:
+                    parts, _, _ = group_backward(self.model, prompt.inputs, group, self.pad, config.temperature,
+                                                 loss_of, scale=weights[i])
+                else:
+                    parts = loss_of(*group_logprobs(self.model, prompt.inputs, group, self.pad, config.temperature))
+                    self.acc.backward(parts.loss * weights[i])
                 loss_sum += float(parts.loss.detach()) * weights[i]
                 pg_sum += float(parts.pg_loss) * weights[i]
                 kl_sum += float(parts.kl) * weights[i]

@@ -56,6 +56,9 @@ LOSS_AGG: Literal["token-mean"] = "token-mean"
 SEED = 42
 SAVE_STEPS = 50
 KEEP_CHECKPOINTS = 1
+RECOMPUTE_PROMPT = False
+"""Keep the prompt pass's activations (fastest); ``True`` trades one more prompt forward for the memory
+an 8B policy needs beside its reference and optimizer state on one GPU."""
 PRECISION: Literal["fp32"] = "fp32"
 """float32 weights by default (a CPU's or a small model's choice); ``bf16`` for 7B/8B on a GPU."""
 
@@ -105,11 +108,15 @@ class GRPOConfig(BaseModel):
     max_grad_norm: float = Field(default=1.0, ge=0, description="0: no clipping")
     precision: Literal["fp32", "bf16"] = Field(default=PRECISION, description="fp32, or bf16 weights (GPU)")
     rollout_rows: int | None = Field(default=None, ge=1, description="rollouts decoded together (None: by memory)")
+    recompute_prompt: bool = Field(
+        default=RECOMPUTE_PROMPT,
+        description="run each prompt pass again after its responses' backward instead of keeping its activations")
     save_rollouts: bool = Field(default=False, description="every response with its reward in OUT/rollouts.jsonl")
     zero_rl: bool = Field(default=False, description="recorded only: the run starts from an instruct model")
 
     RUN_ONLY: ClassVar[frozenset[str]] = frozenset(
-        {"model", "out", "max_steps", "save_steps", "keep_checkpoints", "rollout_rows", "save_rollouts", "zero_rl"})
+        {"model", "out", "max_steps", "save_steps", "keep_checkpoints", "rollout_rows", "save_rollouts", "zero_rl",
+         "recompute_prompt"})
     """Settings a resumed run may change: they do not change what is trained."""
 
     def recipe(self) -> dict[str, Any]:

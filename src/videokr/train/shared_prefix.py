@@ -25,7 +25,7 @@ causal structure is masked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -52,12 +52,64 @@ def group_logprobs(model: Any, prompt_inputs: dict[str, Any], responses: Sequenc
 
 def _group_logprobs(model: Any, inputs: dict[str, Any], responses: Sequence[Sequence[int]], pad: int,
                     temperature: float, group: int, longest: int, prompt_length: int, device: Any) -> tuple[Any, Any]:
+    from videokr.inference.engine import prefill_cache
+
+    cache, last_logits, next_position = prefill_cache(model, inputs)
+    targets, mask = _targets(responses, pad, group, longest, device)
+    logp = _responses_logprobs(model, cache, last_logits, next_position, prompt_length, targets, mask, temperature)
+    return logp, mask
+
+
+def group_backward(model: Any, prompt_inputs: dict[str, Any], responses: Sequence[Sequence[int]], pad: int,
+                   temperature: float, loss_of: Callable[[Any, Any], Any], scale: float = 1.0) -> tuple[Any, Any, Any]:
+    """The policy's pass and backward with the prompt's activations recomputed: ``(what loss_of returned,
+    log-probs (detached), mask)``.
+
+    The prompt first runs without gradients and leaves its keys and values as leaf tensors; the
+    responses run on them and ``loss_of(logp, mask)`` (a tensor, or an object with ``.loss``)
+    times ``scale`` is backpropagated into the weights and those leaves; then the prompt runs
+    again with gradients and receives the leaves' gradients. The prompt's activations and the
+    responses' are never held at once — what lets an 8B policy, its gradients, AdamW state and a
+    reference share one GPU with a 4,300-token video prompt — for one more prompt forward pass.
+    Gradients equal :func:`group_logprobs`' (the tests hold both to a pass per response)."""
     import torch
 
     from videokr.inference.engine import prefill_cache
-    from videokr.train.grpo_math import token_logprobs
 
-    cache, last_logits, next_position = prefill_cache(model, inputs)
+    device = next(model.parameters()).device
+    group = len(responses)
+    longest = max((len(r) for r in responses), default=0)
+    targets, mask = _targets(responses, pad, group, max(1, longest), device)
+    inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in prompt_inputs.items()}
+    prompt_length = int(inputs["input_ids"].shape[-1])
+    with _text_attention(model, LOWER_RIGHT):
+        if group == 0 or longest == 0:
+            logp = torch.zeros((group, 1), device=device, requires_grad=True)
+            result = loss_of(logp, mask)
+            return result, logp.detach(), mask
+        with torch.no_grad():
+            cache, last_logits, next_position = prefill_cache(model, inputs)
+        leaves = _leaf_cache(cache)
+        last = last_logits.detach().requires_grad_(True)
+        logp = _responses_logprobs(model, cache, last, next_position, prompt_length, targets, mask, temperature)
+        result = loss_of(logp, mask)
+        loss = getattr(result, "loss", result)
+        (loss * scale).backward()
+        del cache
+        grads = [leaf.grad for leaf in leaves] + [last.grad]
+        if any(g is not None for g in grads):
+            cache, last_logits, _ = prefill_cache(model, inputs)  # again, with gradients
+            outputs = _cache_tensors(cache) + [last_logits]
+            pairs = [(out, grad) for out, grad in zip(outputs, grads, strict=True)
+                     if grad is not None and out.requires_grad]
+            if pairs:
+                torch.autograd.backward([out for out, _ in pairs], [grad for _, grad in pairs])
+    return result, logp.detach(), mask
+
+
+def _targets(responses: Sequence[Sequence[int]], pad: int, group: int, longest: int, device: Any) -> tuple[Any, Any]:
+    """The responses right-padded with ``pad`` ``(G, T)``, and the mask of their real tokens."""
+    import torch
 
     targets = torch.full((group, longest), pad, dtype=torch.long, device=device)
     mask = torch.zeros((group, longest), dtype=torch.bool, device=device)
@@ -65,6 +117,18 @@ def _group_logprobs(model: Any, inputs: dict[str, Any], responses: Sequence[Sequ
         if tokens:
             targets[row, : len(tokens)] = torch.tensor(list(tokens), dtype=torch.long, device=device)
             mask[row, : len(tokens)] = True
+    return targets, mask
+
+
+def _responses_logprobs(model: Any, cache: Any, last_logits: Any, next_position: int, prompt_length: int,
+                        targets: Any, mask: Any, temperature: float) -> Any:
+    """The group's responses as one batch on the prompt's cache: their tokens' log-probs ``(G, T)``."""
+    import torch
+
+    from videokr.train.grpo_math import token_logprobs
+
+    group, longest = targets.shape
+    device = targets.device
     first = last_logits[:, None, :].expand(group, 1, last_logits.shape[-1])
     if longest == 1:
         logits = first
@@ -78,8 +142,24 @@ def _group_logprobs(model: Any, inputs: dict[str, Any], responses: Sequence[Sequ
         out = model(input_ids=fed, position_ids=position_ids, cache_position=cache_position, use_cache=True,
                     **{_cache_argument(model): cache})
         logits = torch.cat([first.to(out.logits.dtype), out.logits], dim=1)
-    logp = token_logprobs(logits, torch.where(mask, targets, torch.zeros_like(targets)), temperature=temperature)
-    return logp, mask
+    return token_logprobs(logits, torch.where(mask, targets, torch.zeros_like(targets)), temperature=temperature)
+
+
+def _cache_tensors(cache: Any) -> list[Any]:
+    """Every layer's keys, then every layer's values."""
+    layers = cache.layers
+    return [layer.keys for layer in layers] + [layer.values for layer in layers]
+
+
+def _leaf_cache(cache: Any) -> list[Any]:
+    """Replace a cache's tensors by leaves that collect gradients; returns them (keys, then values)."""
+    layers = getattr(cache, "layers", None)
+    if not layers or any(getattr(layer, "keys", None) is None for layer in layers):
+        raise TypeError("recomputing the prompt needs a transformers cache with per-layer keys and values")
+    for layer in layers:
+        layer.keys = layer.keys.detach().requires_grad_(True)
+        layer.values = layer.values.detach().requires_grad_(True)
+    return _cache_tensors(cache)
 
 
 def _cache_argument(model: Any) -> str:
