@@ -105,3 +105,6 @@ def test_speed_settings_default_to_what_users_get_today() -> None:
     assert (grpo.seed, grpo.save_steps, grpo.keep_checkpoints, grpo.video_budget) == (42, 50, 1, "paper")
     assert grpo.freeze_vision_tower and grpo.freeze_projector  # as in SFT
     assert "save_steps" not in grpo.recipe() and grpo.recipe()["group_size"] == 8  # run-only settings may change
+    from videokr.train.grpo_config import RECOMPUTE_PROMPT
+
+    assert RECOMPUTE_PROMPT is False and grpo.recompute_prompt is False and "recompute_prompt" not in grpo.recipe()
