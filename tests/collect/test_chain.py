@@ -22,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 pytest.importorskip("yt_dlp")
 
+from tests.cli_support import assert_accounted, funnel, invoke
 from tests.collect.chain_world import (  # noqa: E402
     AZURE_KEY, BLUE_G, CATALYST_H, CHAIN, COOKING_C, FILES, HEIGHT, INERTIA_A, LONG_D, MODEL_STEPS, NOT_CC_E, RED_F,
     SHARED_B, WIDTH, YOUTUBE_KEY, ChainWorld, make_media,
 )
-from videokr.cli.main import app  # noqa: E402
 from videokr.records import Outcome  # noqa: E402
 from videokr.safety.frames import SAFETY_FRAMES  # noqa: E402
 from videokr.store import Store  # noqa: E402
@@ -70,24 +69,10 @@ def world(media: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChainWorld]:
         yield running
 
 
-def invoke(*args: object) -> Any:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
-def funnel(ws: Path) -> dict[str, dict[str, Any]]:
-    shown = invoke("-w", ws, "status", "--funnel", "--json")
-    assert shown.exit_code == 0, shown.output
-    return {row["step"]: row for row in json.loads(shown.stdout)["steps"]}
 
 
-def assert_accounted(rows: dict[str, dict[str, Any]]) -> None:
-    """Every item each step took in ended accepted, rejected or quarantined, and none is pending."""
-    assert list(rows) == CHAIN
-    for row in rows.values():
-        assert row["in"] == row["accepted"] + row["rejected"] + row["quarantined"], row
-        assert row["quarantined"] == 0 and row["pending"] == 0, row
 
 
 def sha(path: Path) -> str:
@@ -114,7 +99,7 @@ def test_the_chain_end_to_end_then_a_rerun_sends_nothing(tmp_path: Path, world: 
     assert "safety 4 in — 3 accepted, 1 rejected, 0 quarantined" in done.text
 
     rows = funnel(ws)
-    assert_accounted(rows)
+    assert_accounted(rows, CHAIN)
     assert {step: (r["in"], r["accepted"], r["rejected_by_reason"]) for step, r in rows.items()} == FUNNEL
 
     store = Store(ws / "videokr.sqlite")
@@ -164,7 +149,7 @@ def test_the_chain_end_to_end_then_a_rerun_sends_nothing(tmp_path: Path, world: 
     assert again.exit_code == 0, again.output
     assert "safety 4 in — 0 accepted, 0 rejected, 0 quarantined, 4 already done" in again.text
     assert world.requests() == sent  # not one request to any endpoint
-    assert_accounted(funnel(ws))
+    assert_accounted(funnel(ws), CHAIN)
 
 
 def test_dry_run_in_a_fresh_copy_sends_nothing_and_prices_what_it_would_send(
@@ -299,7 +284,7 @@ def test_kill_9_mid_download_and_mid_judge_then_rerun_to_the_same_end(
         again = subprocess.run(command(ws, "run"), env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and world.requests() == sent  # done is done
 
-    assert_accounted(funnel(ws))
+    assert_accounted(funnel(ws), CHAIN)
     assert live_state(ws) == expected
     for youtube_id in FILES:
         folder = ws / "videos" / "youtube" / youtube_id[:2]

@@ -18,15 +18,14 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 pytest.importorskip("yt_dlp")
 
+from tests.cli_support import invoke
 from tests.collect.chain_world import (  # noqa: E402
     BLUE, CHAIN, FILES, FPS, HEIGHT, SECONDS, WIDTH, ChainResponder, ChainWorld, make_media,
 )
 from tests.collect.text_sources import models_on  # noqa: E402
-from videokr.cli.main import app  # noqa: E402
 from videokr.config import CORPUS_COLLECTION  # noqa: E402
 from videokr.hashing import digest_json  # noqa: E402
 from videokr.pipeline.recipe import RecipeError, build_recipe, build_step  # noqa: E402
@@ -284,10 +283,6 @@ def chain_with_local_sources() -> list[str]:
 # -- the whole chain through `videokr run` -----------------------------------------------------------------
 
 
-def invoke(*args: object) -> Any:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
 def test_the_chain_with_a_manifest_entering_at_the_metadata_judge(tmp_path: Path,

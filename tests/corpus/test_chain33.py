@@ -23,16 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 pytest.importorskip("yt_dlp")
 
+from tests.cli_support import assert_accounted, funnel, invoke
 from tests.collect.chain_world import CATALYST_H, INERTIA_A, SHARED_B, make_media  # noqa: E402
 from tests.corpus.chain33_world import (  # noqa: E402
     CONSISTENCY, DEPENDENCY, GENERATION, OFFSETS, REVIEW, SAFE, SECONDS, SEEDS_FILE, Chain33World, stamps_of,
 )
 from tests.collect.chain_world import FPS as VIDEO_FPS  # noqa: E402
-from videokr.cli.main import app  # noqa: E402
 from videokr.config import PAPER_RECIPE  # noqa: E402
 from videokr.models.pool import PAPER_TABLE8  # noqa: E402
 from videokr.records import CandidateExample, ExampleCheck, Outcome  # noqa: E402
@@ -86,24 +85,10 @@ def world(media: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chain33World
         yield running
 
 
-def invoke(*args: object) -> Any:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
-def funnel(ws: Path) -> dict[str, dict[str, Any]]:
-    shown = invoke("-w", ws, "status", "--funnel", "--json")
-    assert shown.exit_code == 0, shown.output
-    return {row["step"]: row for row in json.loads(shown.stdout)["steps"]}
 
 
-def assert_accounted(rows: dict[str, dict[str, Any]]) -> None:
-    """Every item each step of the paper recipe took in ended accepted, rejected or quarantined; none pending."""
-    assert list(rows) == PAPER_RECIPE
-    for row in rows.values():
-        assert row["in"] == row["accepted"] + row["rejected"] + row["quarantined"], row
-        assert row["quarantined"] == 0 and row["pending"] == 0, row
 
 
 def seed_lines() -> dict[str, dict[str, Any]]:
@@ -130,7 +115,7 @@ def test_the_paper_recipe_end_to_end_then_a_rerun_sends_nothing(tmp_path: Path, 
     assert done.exit_code == 0, done.output
 
     rows = funnel(ws)
-    assert_accounted(rows)
+    assert_accounted(rows, PAPER_RECIPE)
     assert {s: (rows[s]["in"], rows[s]["accepted"], rows[s]["rejected_by_reason"]) for s in FUNNEL} == FUNNEL
     assert (rows["safety"]["in"], rows["safety"]["accepted"]) == (4, 3)  # the collection fed §3.3 its 3 safe videos
 
@@ -237,7 +222,7 @@ def test_the_paper_recipe_end_to_end_then_a_rerun_sends_nothing(tmp_path: Path, 
     assert again.exit_code == 0, again.output
     assert "cot_validation 14 in — 0 accepted, 0 rejected, 0 quarantined, 14 already done" in again.text
     assert world.requests() == sent_before  # not one request to any endpoint
-    assert_accounted(funnel(ws))
+    assert_accounted(funnel(ws), PAPER_RECIPE)
 
 
 def asked_about(sent: dict[str, Any], candidates: dict[str, CandidateExample]) -> CandidateExample:
@@ -348,5 +333,5 @@ def test_kill_9_at_random_instants_of_generation_and_validation_then_the_same_en
         again = subprocess.run(command(ws, "run"), env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and world.requests() == sent  # done is done
 
-    assert_accounted(funnel(ws))
+    assert_accounted(funnel(ws), PAPER_RECIPE)
     assert live_state(ws) == expected

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from videokr.cli.main import app
+from tests.cli_support import invoke
 from videokr.demo import sample_dir
 from videokr.formats.official import LineError
 from videokr.records import Discipline, ProblemType, Seed, Skill
@@ -21,10 +20,6 @@ from videokr.store import Store
 SAMPLE = sample_dir() / "seeds.jsonl"
 
 
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())  # rich wraps at the terminal width
-    return result
 
 
 def workspace(tmp_path: Path, *options: object) -> Path:

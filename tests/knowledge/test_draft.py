@@ -5,9 +5,8 @@ import re
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner
 
-from videokr.cli.main import app
+from tests.cli_support import invoke
 from videokr.demo import sample_dir
 from videokr.pipeline.runner import run_step
 from videokr.records import Outcome
@@ -20,10 +19,6 @@ from videokr.workspace import Workspace
 SAMPLE = sample_dir() / "knowledge-bank.yaml"
 
 
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
 def syllabus_reply(body: dict, fingerprint: str) -> str:

@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner
 
-from videokr.cli.main import app
+from tests.cli_support import invoke
 from videokr.demo import sample_dir
 from videokr.records import Outcome
 from videokr.steps.kb import approved_lectures
@@ -15,10 +14,6 @@ from videokr.store import Store
 SAMPLE = sample_dir() / "knowledge-bank.yaml"
 
 
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())  # rich wraps at the terminal width
-    return result
 
 
 def workspace(tmp_path: Path, name: str = "ws") -> Path:

@@ -12,21 +12,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from videokr.cli.main import app
+from tests.cli_support import invoke
 from videokr.sets import live_set
 from videokr.video.synth import scene_frames, write_video
 from videokr.workspace import Workspace
 
-runner = CliRunner()
 ALL_EXPORTS = {"sft": ["llamafactory", "verl", "hf", "jsonl"], "rl": ["llamafactory", "verl", "hf", "jsonl"]}
 
 
-def invoke(*args: object):
-    result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
 def sft_line(i: int, video: str, **extra: object) -> str:

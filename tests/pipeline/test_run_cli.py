@@ -6,18 +6,13 @@ import json
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner
 
+from tests.cli_support import invoke
 from tests.pipeline.model_steps import keywords_reply
-from videokr.cli.main import app
 from videokr.store import Store
 from videokr.testing import TestServer
 
 
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    result.text = " ".join(result.output.split())
-    return result
 
 
 def workspace(tmp_path: Path, server: TestServer) -> Path:
