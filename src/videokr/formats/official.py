@@ -248,17 +248,18 @@ class Parsed:
     video: Video
 
 
-def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, line_no: int | None = None) -> Parsed:
-    """One official line → one record and its video. Raises LineError with what to fix."""
+def question_fields(data: dict[str, Any], raw_type: Any, *, noun: str = "line"
+                    ) -> tuple[str, list[str], ProblemType, str]:
+    """(question, options, problem type, answer) of an official-format line, as `import` reads them.
+
+    ``raw_type`` is the line's problem-type field (which keys count differs by file kind); ``noun``
+    names the thing in messages ("a multiple-choice line has no options"). Raises LineError."""
     question = first(data, QUESTION_KEYS)
     if question is None:
         raise LineError("no question (looked for 'question', 'prompt', 'problem')")
     question = _VIDEO_TAG.sub("", str(question)).strip()
 
     options = normalize_options(first(data, OPTION_KEYS))
-    raw_type = first(data, ("problem_type", "type")) or (
-        data.get("question_type") if kind != "eval" else None
-    )
     problem_type = normalize_problem_type(raw_type, bool(options))
 
     raw_answer = first(data, ANSWER_KEYS)
@@ -269,8 +270,17 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
         raise LineError("the answer is empty")
     if problem_type is ProblemType.MULTIPLE_CHOICE:
         if not options:
-            raise LineError("a multiple-choice line has no options")
+            raise LineError(f"a multiple-choice {noun} has no options")
         answer = normalize_mc_answer(answer, options)
+    return question, options, problem_type, answer
+
+
+def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, line_no: int | None = None) -> Parsed:
+    """One official line → one record and its video. Raises LineError with what to fix."""
+    raw_type = first(data, ("problem_type", "type")) or (
+        data.get("question_type") if kind != "eval" else None
+    )
+    question, options, problem_type, answer = question_fields(data, raw_type)
 
     paths = video_paths(data)
     if not paths:

@@ -29,23 +29,16 @@ from pydantic import Field, ValidationError
 from videokr.formats.official import (
     _CONSUMED,
     _SKILLS,
-    _VIDEO_TAG,
-    ANSWER_KEYS,
     COT_KEYS,
-    OPTION_KEYS,
-    QUESTION_KEYS,
     LineError,
     SourceLine,
     _describe,
     _enum,
     example_id,
     first,
-    normalize_mc_answer,
-    normalize_options,
-    normalize_problem_type,
     normalize_video_path,
+    question_fields,
     read_source,
-    strip_answer_tags,
     strip_think_tags,
     video_paths,
 )
@@ -138,22 +131,8 @@ def parse_seed(data: dict[str, Any], *, source: str, line_no: int) -> Seed:
     discipline = _discipline(data.get("discipline"))
     subject = _subject(data.get("subject"), discipline)
 
-    question = first(data, QUESTION_KEYS)
-    if question is None:
-        raise LineError("no question (looked for 'question', 'prompt', 'problem')")
-    question = _VIDEO_TAG.sub("", str(question)).strip()
-    options = normalize_options(first(data, OPTION_KEYS))
-    problem_type = normalize_problem_type(first(data, ("problem_type", "type", "question_type")), bool(options))
-    raw_answer = first(data, ANSWER_KEYS)
-    if raw_answer is None:
-        raise LineError("no answer (looked for 'solution', 'answer', 'correct_answer', 'ground_truth')")
-    answer = strip_answer_tags(raw_answer)
-    if not answer:
-        raise LineError("the answer is empty")
-    if problem_type is ProblemType.MULTIPLE_CHOICE:
-        if not options:
-            raise LineError("a multiple-choice seed has no options")
-        answer = normalize_mc_answer(answer, options)
+    question, options, problem_type, answer = question_fields(
+        data, first(data, ("problem_type", "type", "question_type")), noun="seed")
     cot = first(data, COT_KEYS)
     cot = strip_think_tags(cot) if cot is not None else ""
     if not cot:
