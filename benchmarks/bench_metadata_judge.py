@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import socket
 import sys
 import tempfile
 import time
@@ -43,36 +41,15 @@ from videokr.records import KnowledgePoint, Outcome, Scenario, SearchHit, YouTub
 from videokr.steps.metadata_relevance import MetadataRelevanceStep, MetadataVerdict
 from videokr.store import ItemOutcome, Store
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import start_server  # noqa: E402
+
 CONCURRENCY = 64
 JUDGES = ("gpt-5.2", "claude-4.5-sonnet")  # Table 8's eligible metadata judges
 
 
 def verdict_reply(body: dict[str, Any], fingerprint: str) -> str:
     return json.dumps({"relevant": True, "reason": "the title names the scenario"})
-
-
-def serve(port: int) -> None:
-    from videokr.testing import TestServer
-
-    TestServer(responder=verdict_reply, port=port, record_events=False).serve_forever()
-
-
-def start_server() -> tuple[Any, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
-    process.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the loopback server did not start") from None
-            time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port}/v1"
 
 
 def seed(store: Store, n: int) -> None:
@@ -151,7 +128,7 @@ def one_round(root: Path, n: int, models: dict[str, ModelConfig], step_first: bo
 
 
 def main(n: int, rounds: int = 3) -> None:
-    server, url = start_server()
+    server, url = start_server(verdict_reply)
     try:
         limits = Limits(concurrency=CONCURRENCY)
         models = {name: ModelConfig(base_url=url, model=name, limits=limits) for name in JUDGES}

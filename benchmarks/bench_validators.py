@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import socket
 import sys
 import tempfile
 import time
@@ -47,6 +45,9 @@ from videokr.records import CandidateExample, Outcome
 from videokr.store import ItemOutcome, Store
 from videokr.video.frame_cache import shared_cache
 from videokr.video.synth import indexed_frame, write_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import start_server  # noqa: E402
 
 CONCURRENCY = 64
 ROUNDS_PER_VIDEO = 6  # §3.3: six candidates per video
@@ -66,30 +67,6 @@ def reply(body: dict[str, Any], fingerprint: str) -> str:
                            "answer": "B"})
     return json.dumps({"steps": [{"step": "At [00:05] the ball rolls.", "supported": True, "critical": True,
                                   "evidence": "the frame at [00:05]"}], "rules_out_alternatives": True})
-
-
-def serve(port: int) -> None:
-    from videokr.testing import TestServer
-
-    TestServer(responder=reply, port=port, record_events=False).serve_forever()
-
-
-def start_server() -> tuple[Any, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
-    process.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the loopback server did not start") from None
-            time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port}/v1"
 
 
 def make_videos(folder: Path, n: int) -> list[str]:
@@ -166,7 +143,7 @@ async def gateway_alone(models: dict[str, ModelConfig], store: Store,
 
 
 def main(n_videos: int, rounds: int = 3) -> None:
-    server, url = start_server()
+    server, url = start_server(reply)
     try:
         limits = Limits(concurrency=CONCURRENCY)
         models = {name: ModelConfig(base_url=url, model=name, limits=limits) for name in GENERATORS}
