@@ -39,23 +39,21 @@ from videokr.models.structured import ask_structured
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
 from videokr.prompts import render_prompt
-from videokr.prompts.step import DryRun, NoModelForStep, PromptedStep
+from videokr.prompts.step import DryRun, NoModelForStep
 from videokr.records import Example, ExampleCheck, Provenance, Verdict
 from videokr.steps.validation import (
+    ValidatorStep,
     COT_VALIDATION,
     SELF_CONSISTENCY,
     VIDEO_DEPENDENCY,
     CheckedCandidate,
-    FrameReader,
     ValidatorConfig,
     check_id,
-    checked_candidates,
     item_digest,
     question_values,
     video_path,
     within_budget,
 )
-from videokr.store import Store
 
 STEP = COT_VALIDATION
 UNSUPPORTED_CODE = "unsupported_step"
@@ -89,7 +87,7 @@ class CotValidationConfig(ValidatorConfig):
 
 
 @register
-class CotValidationStep(PromptedStep[CheckedCandidate]):
+class CotValidationStep(ValidatorStep):
     name = STEP
     version = "1"
     Config = CotValidationConfig
@@ -97,8 +95,7 @@ class CotValidationStep(PromptedStep[CheckedCandidate]):
     reads = "example_check"
     writes = ("example_check", "example")
 
-    def inputs(self, store: Store) -> list[CheckedCandidate]:
-        return list(checked_candidates(store, (SELF_CONSISTENCY, VIDEO_DEPENDENCY)))
+    passed = (SELF_CONSISTENCY, VIDEO_DEPENDENCY)
 
     def verifier(self, item: CheckedCandidate) -> str | None:
         """The model that checks this item: drawn among the eligible ones but the generator; None if none is left."""
@@ -112,12 +109,6 @@ class CotValidationStep(PromptedStep[CheckedCandidate]):
 
     def item_fingerprint(self, item: CheckedCandidate) -> str:
         return item_digest(item, self.context.video_root, model=self.verifier(item))
-
-    async def asetup(self) -> None:
-        await super().asetup()
-        config = self.config
-        assert isinstance(config, CotValidationConfig)
-        self.reader = FrameReader(config.max_side)
 
     async def ask(self, item: CheckedCandidate, gateway: Gateway) -> Result:
         candidate = item.candidate

@@ -28,23 +28,20 @@ from videokr.models.structured import ask_structured
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
 from videokr.prompts import render_prompt
-from videokr.prompts.step import DryRun, PromptedStep
+from videokr.prompts.step import DryRun
 from videokr.records import ExampleCheck
 from videokr.steps.validation import (
+    ValidatorStep,
     EXAMPLE_GENERATION,
     SELF_CONSISTENCY,
     CheckedCandidate,
-    FrameReader,
     ValidatorConfig,
     agreement,
     check_id,
-    checked_candidates,
-    item_digest,
     question_values,
     video_path,
     within_budget,
 )
-from videokr.store import Store
 
 STEP = SELF_CONSISTENCY
 INCONSISTENT_CODE = "inconsistent"
@@ -69,7 +66,7 @@ class SelfConsistencyConfig(ValidatorConfig):
 
 
 @register
-class SelfConsistencyStep(PromptedStep[CheckedCandidate]):
+class SelfConsistencyStep(ValidatorStep):
     name = STEP
     version = "1"
     Config = SelfConsistencyConfig
@@ -77,17 +74,7 @@ class SelfConsistencyStep(PromptedStep[CheckedCandidate]):
     reads = "candidate_example"
     writes = ("example_check",)
 
-    def inputs(self, store: Store) -> list[CheckedCandidate]:
-        return list(checked_candidates(store, ()))
-
-    def item_fingerprint(self, item: CheckedCandidate) -> str:
-        return item_digest(item, self.context.video_root)  # the model is the candidate's: in the item already
-
-    async def asetup(self) -> None:
-        await super().asetup()
-        config = self.config
-        assert isinstance(config, SelfConsistencyConfig)
-        self.reader = FrameReader(config.max_side)
+    # the model is the candidate's generator: in the item already, so the default fingerprint covers it
 
     async def ask(self, item: CheckedCandidate, gateway: Gateway) -> Result:
         candidate = item.candidate

@@ -29,7 +29,7 @@ from videokr.errors import Verdict
 from videokr.formats.official import resolve_video
 from videokr.hashing import digest_json
 from videokr.models.frames import thin_uniformly
-from videokr.prompts.step import PromptConfig
+from videokr.prompts.step import PromptConfig, PromptedStep
 from videokr.records import CandidateExample, ExampleCheck, ProblemType
 from videokr.steps.visual_relevance import DEFAULT_MAX_SIDE
 from videokr.store import Store
@@ -233,3 +233,23 @@ class FrameReader:
         if not frames:
             raise Verdict(f"candidate {candidate.id!r}: no frame decodes in {path}", code="unreadable")
         return frames
+
+
+class ValidatorStep(PromptedStep[CheckedCandidate]):
+    """What the three validators share: their items are the live candidates that passed the checks
+    named in `passed` (with those checks joined in), their fingerprint is the item and its video
+    file's state, and they read frames through one `FrameReader` per run."""
+
+    passed: ClassVar[tuple[str, ...]] = ()
+
+    def inputs(self, store: Store) -> list[CheckedCandidate]:
+        return list(checked_candidates(store, self.passed))
+
+    def item_fingerprint(self, item: CheckedCandidate) -> str:
+        return item_digest(item, self.context.video_root)
+
+    async def asetup(self) -> None:
+        await super().asetup()
+        config = self.config
+        assert isinstance(config, ValidatorConfig)
+        self.reader = FrameReader(config.max_side)

@@ -34,22 +34,19 @@ from videokr.models.gateway import Gateway
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
 from videokr.prompts import render_prompt
-from videokr.prompts.step import DryRun, NoModelForStep, PromptedStep
+from videokr.prompts.step import DryRun, NoModelForStep
 from videokr.records import ExampleCheck
 from videokr.steps.validation import (
+    ValidatorStep,
     SELF_CONSISTENCY,
     VIDEO_DEPENDENCY,
     CheckedCandidate,
-    FrameReader,
     ValidatorConfig,
     agreement,
     check_id,
-    checked_candidates,
-    item_digest,
     question_values,
     video_path,
 )
-from videokr.store import Store
 
 STEP = VIDEO_DEPENDENCY
 DEPENDENCY_FRAMES = 4  # "the text and four randomly sampled video frames" (§3.3)
@@ -79,7 +76,7 @@ class VideoDependencyConfig(ValidatorConfig):
 
 
 @register
-class VideoDependencyStep(PromptedStep[CheckedCandidate]):
+class VideoDependencyStep(ValidatorStep):
     name = STEP
     version = "1"
     Config = VideoDependencyConfig
@@ -87,11 +84,7 @@ class VideoDependencyStep(PromptedStep[CheckedCandidate]):
     reads = "example_check"
     writes = ("example_check",)
 
-    def inputs(self, store: Store) -> list[CheckedCandidate]:
-        return list(checked_candidates(store, (SELF_CONSISTENCY,)))
-
-    def item_fingerprint(self, item: CheckedCandidate) -> str:
-        return item_digest(item, self.context.video_root)  # the models are in the configuration's digest
+    passed = (SELF_CONSISTENCY,)  # the asked models are in the configuration's digest, not the item's
 
     @property
     def asked(self) -> list[str]:
@@ -112,7 +105,6 @@ class VideoDependencyStep(PromptedStep[CheckedCandidate]):
             models.update({m: builtin[m] for m in self.asked if m not in models})
             self.context.settings = {**self.context.settings, "models": models}
         await super().asetup()
-        self.reader = FrameReader(config.max_side)
 
     async def ask(self, item: CheckedCandidate, gateway: Gateway) -> Result:
         config = self.config
