@@ -325,7 +325,8 @@ class _GRPORun:
                                       scale_by_std=config.scale_by_std) if prompts else rewards
 
         lengths = [len(r) for r in responses]
-        trained = [len(trainable_tokens(unwrapped, r)) for r in responses]
+        kept = [trainable_tokens(unwrapped, r) for r in responses]  # what each response trains on
+        trained = [len(k) for k in kept]
         learned = sum(trained)
         # each group's loss is its own aggregate; weighted so the step's loss is the batch's aggregate
         weights = [sum(trained[i * G:(i + 1) * G]) / learned if learned else 0.0 for i in range(len(prompts))]
@@ -338,7 +339,7 @@ class _GRPORun:
         grad_norm = None
         if learned > 0:
             for i, prompt in enumerate(prompts):
-                group = [trainable_tokens(unwrapped, r) for r in responses[i * G:(i + 1) * G]]
+                group = kept[i * G:(i + 1) * G]
                 if weights[i] == 0:
                     continue
                 tokens += G * int(prompt.inputs["input_ids"].shape[1]) + sum(trained[i * G:(i + 1) * G])
