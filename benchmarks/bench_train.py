@@ -8,6 +8,7 @@ out (128 frames of 256×256 = 4,096 video tokens plus timestamps), see ``bench_g
     python benchmarks/bench_train.py sft     # 20 steps: baseline (checkpointed, batch 1) vs videokr
     python benchmarks/bench_train.py grpo    # one step of 32 prompts x 8 rollouts vs generate + per-response passes
     python benchmarks/bench_train.py sft --small --steps 3     # tiny shapes: a smoke run on the CPU
+    python benchmarks/bench_train.py sft-batch                 # the largest micro-batch that fits, with and without recomputation
 
 **SFT.** Each step is one example (batch 1) — forward, backward, gradient clipping, an AdamW
 step. Examples of 6,952 tokens (the video, then 2,600 text tokens of which the last 300–1,100 are
@@ -208,6 +209,57 @@ def run_sft(args: argparse.Namespace) -> None:
               "max_loss_rel_diff": round(worst, 5), "losses_agree_1pct": worst <= 0.01})
 
 
+def run_sft_batch(args: argparse.Namespace) -> None:
+    """The largest per-GPU micro-batch of the SFT step, with and without recomputation: micro-batches of
+    1, 2, 3, 4, 6, 8 examples (6,952 tokens each) until one runs out of memory; tokens/s and peak memory
+    of each that fits (the first of its steps is a warm-up)."""
+    import torch
+
+    from videokr.train.loss import forward_loss_sum
+    from videokr.train.model import enable_checkpointing, parameter_groups
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, config = build_model(args.small, device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
+    params = [p for p in model.parameters() if p.requires_grad]
+    low, high = SFT_RESPONSES
+    for checkpointing in (False, True):
+        if checkpointing:
+            enable_checkpointing(model)
+        else:
+            model.gradient_checkpointing_disable()
+        model.train()
+        for size in (1, 2, 3, 4, 6, 8):
+            rows = [sft_sample(config, i, low + (high - low) * i // 7, device) for i in range(size)]
+            batch = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+            if device == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            try:
+                times = []
+                for _ in range(3):
+                    sync()
+                    began = time.perf_counter()
+                    learned = int((batch["labels"] != -100).sum())
+                    (forward_loss_sum(model, batch) / learned).backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    sync()
+                    times.append(time.perf_counter() - began)
+            except torch.OutOfMemoryError:
+                optimizer.zero_grad(set_to_none=True)
+                del rows, batch
+                emit({"probe": "sft batch", "checkpointing": checkpointing, "micro_batch": size, "fits": False})
+                break
+            seconds = sum(times[1:]) / len(times[1:])
+            emit({"probe": "sft batch", "checkpointing": checkpointing, "micro_batch": size, "fits": True,
+                  "s_per_step": round(seconds, 3),
+                  "tok_per_s": round(int(batch["input_ids"].numel()) / seconds, 1),
+                  "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None})
+            del rows, batch
+
+
 def run_grpo(args: argparse.Namespace) -> None:
     import torch
 
@@ -318,7 +370,7 @@ def run_grpo(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("sft", "grpo"))
+    parser.add_argument("what", choices=("sft", "sft-batch", "grpo"))
     parser.add_argument("--small", action="store_true", help="tiny shapes (a smoke run)")
     parser.add_argument("--steps", type=int, default=20, help="SFT: steps per run")
     parser.add_argument("--videokr-checkpointing", action="store_true", help="SFT: videokr recomputes activations too")
@@ -331,7 +383,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=256)
     args = parser.parse_args()
-    {"sft": run_sft, "grpo": run_grpo}[args.what](args)
+    {"sft": run_sft, "sft-batch": run_sft_batch, "grpo": run_grpo}[args.what](args)
 
 
 if __name__ == "__main__":
