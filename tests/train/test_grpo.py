@@ -228,3 +228,60 @@ def test_recomputing_the_prompt_trains_the_same_weights(sft_model: Path, green_w
         torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
     start = load_file(sft_model / "model.safetensors")
     assert any(not torch.equal(start[name], theirs[name]) for name in theirs)
+
+
+TWO_PROCESS_RUN = """
+import sys
+from pathlib import Path
+from videokr.sets import live_set
+from videokr.train.grpo import train_grpo
+from videokr.train.grpo_config import GRPOConfig
+from videokr.workspace import Workspace
+
+ws, model, out, config = Workspace.open(Path(sys.argv[1])), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+train_grpo(live_set(ws.store, "rl"), model, out, GRPOConfig.model_validate_json(config), ws.video_root())
+"""
+
+
+def test_two_processes_train_as_one(sft_model: Path, green_ws: Workspace, tmp_path: Path, monkeypatch) -> None:
+    """`torchrun` with two CPU processes (gloo, as `accelerate launch --multi_gpu` sets up on GPUs): each
+    process takes every other prompt of the step, and the run samples the same rollouts, logs the same
+    rewards, losses and gradient norms, and ends with the same weights as one process — three prompts per
+    step, so the processes' shares differ in size."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # the reference run on the CPU too, even on a GPU host
+    examples = live_set(green_ws.store, "rl")
+    config = GRPOConfig(batch_prompts=3, max_response_tokens=48, lr=1e-3, max_steps=2, save_rollouts=True,
+                        **SMALL_VIDEO)
+    train_grpo(examples, sft_model, tmp_path / "one", config, green_ws.video_root())
+    script = tmp_path / "run.py"
+    script.write_text(TWO_PROCESS_RUN, encoding="utf-8")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               str(green_ws.root), str(sft_model), str(tmp_path / "two"), config.model_dump_json()]
+    overrides = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **overrides})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "two" / "grpo_config.json").read_text())["processes"] == 2
+
+    def lines(run: str, name: str) -> list[dict]:
+        return [json.loads(line) for line in (tmp_path / run / name).read_text().splitlines()]
+
+    assert [(r["id"], r["response"], r["reward"]) for r in lines("one", "rollouts.jsonl")] == \
+        [(r["id"], r["response"], r["reward"]) for r in lines("two", "rollouts.jsonl")]
+    for a, b in zip(lines("one", "metrics.jsonl"), lines("two", "metrics.jsonl"), strict=True):
+        assert (a["prompts"], a["responses"], a["response_tokens"], a["tokens"]) == \
+            (b["prompts"], b["responses"], b["response_tokens"], b["tokens"])
+        assert a["reward"] == pytest.approx(b["reward"], abs=1e-12)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-7)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4) and a["grad_norm"] > 0
+    ours, theirs = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
+    start = load_file(sft_model / "model.safetensors")
+    assert any(not torch.equal(start[name], theirs[name]) for name in theirs)

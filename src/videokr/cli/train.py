@@ -113,7 +113,7 @@ def grpo(
 ) -> None:
     """GRPO on the live RL set with the train.grpo settings of videokr.yaml (the paper's unless it says otherwise).
 
-    One process (CPU or one GPU) in this version; see docs/training.md.
+    Runs on the CPU, one GPU, or several GPUs data-parallel under `accelerate launch --multi_gpu`; see docs/training.md.
     """
     ws = workspace(ctx)
     frozen = None if train_vision is None else not train_vision

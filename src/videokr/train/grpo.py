@@ -18,9 +18,17 @@ Model loading, vision freezing, checkpoints and the data order are SFT's
 
 The update runs each group's prompt through the policy (and the reference) once, its
 ``group_size`` responses on top of it (:mod:`videokr.train.shared_prefix`): the same
-log-probabilities and gradients as a pass per response, at a fraction of the work. It runs on
-one process (CPU or one GPU), in float32 or, with ``precision: bf16``, in bfloat16 weights;
-several processes are refused.
+log-probabilities and gradients as a pass per response, at a fraction of the work. It runs in
+float32 or, with ``precision: bf16``, in bfloat16 weights.
+
+Under ``accelerate launch`` (or ``torchrun``) it runs data-parallel: every process holds the whole
+policy and reference, takes every N-th prompt of the step (:meth:`DataOrder.process_examples`),
+samples and scores its groups, and backpropagates them with no communication; then the gradients
+are summed across processes once per step and every process takes the same optimizer step. The
+loss weights use the step's token count over all processes, and each response's seed depends on
+its prompt's place in the step, not on the process: N processes train exactly the batches, the
+rollouts and (up to summation order) the weights one process would. FSDP is refused: rollouts need
+the whole policy on each device, which an 8B with ``recompute_prompt: true`` fits on one H200.
 """
 
 from __future__ import annotations
@@ -92,13 +100,16 @@ def build_prompt(example: Example, model: Any, processor: Any, budget: Any, vide
 
 
 def sample_group(model: Any, prompts: Sequence[Prompt], group_size: int, temperature: float, max_new_tokens: int,
-                 seed: int, eos_ids: Sequence[int], rows: int | None = None) -> list[list[int]]:
+                 seed: int, eos_ids: Sequence[int], rows: int | None = None,
+                 positions: Sequence[int] | None = None) -> list[list[int]]:
     """``group_size`` responses per prompt (contiguous per prompt), sampled by the decoding engine.
 
     Each prompt is prefilled once for its whole group (the engine shares a prefill between
-    requests given the same inputs); each response has its own seed (from ``seed``), so a
-    resumed run samples the same rollouts. ``rows`` responses decode together (continuous
-    batching); by default as many as the device's free memory holds caches for."""
+    requests given the same inputs); each response has its own seed, from ``seed`` and its
+    prompt's place in the step (``positions``, by default 0, 1, …), so a resumed run — or the
+    same step split over several processes — samples the same rollouts. ``rows`` responses
+    decode together (continuous batching); by default as many as the device's free memory
+    holds caches for."""
     from videokr.inference.engine import DecodingEngine, Sampling
 
     wanted = max(1, len(prompts) * group_size)
@@ -109,8 +120,10 @@ def sample_group(model: Any, prompts: Sequence[Prompt], group_size: int, tempera
     try:
         engine = DecodingEngine(model, rows=max(1, rows), eos_token_ids=eos_ids, batch_vision=False)
         inputs = [p.inputs for p in prompts for _ in range(group_size)]
-        specs = [Sampling(max_new_tokens, temperature=temperature, top_p=1.0, seed=seed * 1_000_003 + i)
-                 for i in range(len(inputs))]
+        places = range(len(prompts)) if positions is None else positions
+        specs = [Sampling(max_new_tokens, temperature=temperature, top_p=1.0,
+                          seed=seed * 1_000_003 + place * group_size + k)
+                 for place in places for k in range(group_size)]
         return [g.tokens for g in engine.generate(inputs, specs)]
     finally:
         engine = None
@@ -233,9 +246,12 @@ class _GRPORun:
 
         config = self.config
         self.out.mkdir(parents=True, exist_ok=True)
+        from accelerate.utils import DistributedType
+
         acc = Accelerator(mixed_precision="no", project_dir=str(self.out))
-        if acc.num_processes > 1:
-            raise TrainError("GRPO runs on one process in this version; launch it without `accelerate launch`")
+        if acc.distributed_type not in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU):
+            raise TrainError(f"GRPO runs data-parallel (each process holds the whole policy), not under "
+                             f"{acc.distributed_type.value}: launch it with `accelerate launch --multi_gpu` or torchrun")
         set_seed(config.seed)
         self.acc = acc
         model = load_model(self.model_path, torch.bfloat16 if config.precision == "bf16" else torch.float32)
@@ -251,23 +267,23 @@ class _GRPORun:
         model.train()
         self.budget = training_budget(config.video_budget, model.config, config.max_frames, config.max_video_tokens)
         self.steps = total_steps(len(self.examples), config.batch_prompts, config.epochs, config.max_steps)
-        self.order = DataOrder(len(self.examples), config.batch_prompts, config.seed)
+        self.order = DataOrder(len(self.examples), config.batch_prompts, config.seed, acc.process_index,
+                               acc.num_processes)
         optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
                                       betas=config.adam_betas, eps=config.adam_eps,
                                       fused=True if acc.device.type == "cuda" else None)
-        self.model, self.optimizer = acc.prepare(model, optimizer)
+        prepared, self.optimizer = acc.prepare(model, optimizer)
+        # The update calls the module itself, never the data-parallel wrapper: gradients stay local
+        # until `_sum_gradients` adds them up once per step (the wrapper is kept for checkpoints).
+        self.model = acc.unwrap_model(prepared)
         if self.reference is not None:
             self.reference.to(acc.device)
         self.position = ckpt.Position(settings=run_settings(self.examples, config, self.steps))
         acc.register_for_checkpointing(self.position)
         resumed_from = self._restore()
         trainable, total = parameter_counts(model)
-        (self.out / RUN_CONFIG).write_text(json.dumps({
-            "model": str(self.model_path), "zero_rl": config.zero_rl, "examples": len(self.examples),
-            "total_steps": self.steps, "video_budget": self.budget.name, "max_frames": self.budget.max_frames,
-            "max_video_tokens": self.budget.max_video_tokens, "trainable_parameters": trainable, "parameters": total,
-            "frozen": frozen, "settings": config.model_dump(mode="json"),
-        }, indent=2, default=str) + "\n", encoding="utf-8")
+        if acc.is_main_process:
+            self._describe(frozen, trainable, total)
         self.pad = qwen_video.pad_id(self.tokenizer)
         self.eos = sorted({int(self.tokenizer.eos_token_id)} | _config_eos(model))
         skipped_now: list[Skipped] = []
@@ -281,6 +297,16 @@ class _GRPORun:
         p = self.position
         return GRPOResult(self.out, p.step, self.steps, resumed_from, p.examples, p.skipped, skipped_now, last)
 
+    def _describe(self, frozen: Any, trainable: int, total: int) -> None:
+        config, acc = self.config, self.acc
+        (self.out / RUN_CONFIG).write_text(json.dumps({
+            "model": str(self.model_path), "zero_rl": config.zero_rl, "examples": len(self.examples),
+            "processes": acc.num_processes, "total_steps": self.steps, "video_budget": self.budget.name,
+            "max_frames": self.budget.max_frames, "max_video_tokens": self.budget.max_video_tokens,
+            "trainable_parameters": trainable, "parameters": total, "frozen": frozen,
+            "settings": config.model_dump(mode="json"),
+        }, indent=2, default=str) + "\n", encoding="utf-8")
+
     def _restore(self) -> int | None:
         latest = ckpt.latest_checkpoint(self.out)
         if self.resume and latest is not None:
@@ -290,11 +316,15 @@ class _GRPORun:
                 ckpt.check_settings(self.position.settings, settings, latest)
             except ckpt.ResumeError as exc:
                 raise TrainError(str(exc)) from None
-            for name in (ckpt.METRICS, ckpt.SKIPPED, ROLLOUTS):
-                ckpt.truncate_log(self.out / name, self.position.step)
+            if self.acc.is_main_process:
+                for name in (ckpt.METRICS, ckpt.SKIPPED, ROLLOUTS):
+                    ckpt.truncate_log(self.out / name, self.position.step)
+            self.acc.wait_for_everyone()
             return self.position.step
-        ckpt.clear_run(self.out)
-        (self.out / ROLLOUTS).unlink(missing_ok=True)
+        if self.acc.is_main_process:
+            ckpt.clear_run(self.out)
+            (self.out / ROLLOUTS).unlink(missing_ok=True)
+        self.acc.wait_for_everyone()
         return None
 
     def _step(self, step: int, skipped_now: list[Skipped]) -> dict[str, Any]:
@@ -303,18 +333,26 @@ class _GRPORun:
         from videokr.scoring.reward import score_batch
         from videokr.train.grpo_math import group_advantages, grpo_loss
 
-        config = self.config
+        config, acc = self.config, self.acc
         position = self.position
         began = time.perf_counter()
         prompts: list[Prompt] = []
+        places: list[int] = []  # each prompt's place in the step (all processes): its rollouts' seeds
         skips: list[Skipped] = []
-        unwrapped = self.acc.unwrap_model(self.model)
-        for index in self.order.step_examples(step):
-            made = build_prompt(self.examples[index], unwrapped, self.processor, self.budget, self.video_root)
-            (prompts if isinstance(made, Prompt) else skips).append(made)
+        rank, world = acc.process_index, acc.num_processes
+        for place, index in enumerate(self.order.step_examples(step)):
+            if place % world != rank:
+                continue
+            made = build_prompt(self.examples[index], self.model, self.processor, self.budget, self.video_root)
+            if isinstance(made, Prompt):
+                prompts.append(made)
+                places.append(place)
+            else:
+                skips.append(made)
         G = config.group_size
-        responses = sample_group(unwrapped, prompts, G, config.temperature, config.max_response_tokens,
-                                 seed=config.seed * 100_003 + step, eos_ids=self.eos, rows=config.rollout_rows)
+        responses = sample_group(self.model, prompts, G, config.temperature, config.max_response_tokens,
+                                 seed=config.seed * 100_003 + step, eos_ids=self.eos, rows=config.rollout_rows,
+                                 positions=places)
         generated = time.perf_counter()
         texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         truths = [p.ground_truth for p in prompts for _ in range(G)]
@@ -325,13 +363,12 @@ class _GRPORun:
                                       scale_by_std=config.scale_by_std) if prompts else rewards
 
         lengths = [len(r) for r in responses]
-        kept = [trainable_tokens(unwrapped, r) for r in responses]  # what each response trains on
+        kept = [trainable_tokens(self.model, r) for r in responses]  # what each response trains on
         trained = [len(k) for k in kept]
-        learned = sum(trained)
-        # each group's loss is its own aggregate; weighted so the step's loss is the batch's aggregate
+        # The step's loss is the aggregate over every process's responses: the weights use its totals.
+        learned, nonempty = (int(x) for x in self._sum([sum(trained), sum(1 for n in trained if n > 0)]))
         weights = [sum(trained[i * G:(i + 1) * G]) / learned if learned else 0.0 for i in range(len(prompts))]
         if config.loss_agg == "seq-mean-token-mean":
-            nonempty = sum(1 for n in trained if n > 0)
             weights = [sum(1 for n in trained[i * G:(i + 1) * G] if n > 0) / max(1, nonempty)
                        for i in range(len(prompts))]
         loss_sum = pg_sum = kl_sum = 0.0
@@ -358,46 +395,99 @@ class _GRPORun:
                                                  loss_of, scale=weights[i])
                 else:
                     parts = loss_of(*group_logprobs(self.model, prompt.inputs, group, self.pad, config.temperature))
-                    self.acc.backward(parts.loss * weights[i])
+                    (parts.loss * weights[i]).backward()
                 loss_sum += float(parts.loss.detach()) * weights[i]
                 pg_sum += float(parts.pg_loss) * weights[i]
                 kl_sum += float(parts.kl) * weights[i]
             params = [p for p in self.model.parameters() if p.requires_grad]
+            self._sum_gradients(params)
             limit = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
-            grad_norm = float(self.acc.clip_grad_norm_(params, limit))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         done = time.perf_counter()
 
+        loss_sum, pg_sum, kl_sum, tokens = self._sum([loss_sum, pg_sum, kl_sum, tokens])
+        tokens = int(tokens)
+        local = [{"place": places[k // G], "id": prompts[k // G].example_id, "response": texts[k],
+                  "reward": scored.reward[k], "format_reward": scored.format_reward[k],
+                  "accuracy_reward": scored.accuracy_reward[k], "advantage": float(advantages[k]),
+                  "tokens": lengths[k]} for k in range(len(texts))]
+        everyone = sorted(self._gather(local), key=lambda r: r["place"])  # the step's order, whatever the split
+        skips = self._gather(skips)
         position.step = step + 1
-        position.examples += len(prompts)
+        position.examples += len(everyone) // G if G else 0
         position.skipped += len(skips)
         position.tokens += tokens
         skipped_now.extend(skips)
-        n = len(texts)
-        mean = (lambda xs: sum(xs) / n if n else None)
-        metrics = {"step": step + 1, "epoch": self.order.epoch_of(step), "reward": mean(scored.reward),
-                   "format_reward": mean(scored.format_reward), "accuracy_reward": mean(scored.accuracy_reward),
+        n = len(everyone)
+        mean = (lambda key: sum(r[key] for r in everyone) / n if n else None)
+        metrics = {"step": step + 1, "epoch": self.order.epoch_of(step), "reward": mean("reward"),
+                   "format_reward": mean("format_reward"), "accuracy_reward": mean("accuracy_reward"),
                    "kl": kl_sum if learned else None, "pg_loss": pg_sum if learned else None,
-                   "loss": loss_sum if learned else None, "response_length": mean(lengths),
-                   "grad_norm": grad_norm, "lr": config.lr, "prompts": len(prompts), "responses": n,
+                   "loss": loss_sum if learned else None, "response_length": mean("tokens"),
+                   "grad_norm": grad_norm, "lr": config.lr, "prompts": n // G if G else 0, "responses": n,
                    "skipped": len(skips), "tokens": tokens, "response_tokens": learned,
                    "tokens_per_s": (tokens + learned) / (done - began) if done > began else 0.0,
                    "generate_s": generated - began, "train_s": done - generated, "seconds": done - began}
-        rollouts = [{"step": step + 1, "id": prompts[k // G].example_id, "response": texts[k],
-                     "reward": scored.reward[k], "format_reward": scored.format_reward[k],
-                     "accuracy_reward": scored.accuracy_reward[k], "advantage": float(advantages[k]),
-                     "tokens": lengths[k]} for k in range(n)]
-        ckpt.append_lines(self.out / ckpt.SKIPPED, [{"step": step + 1, "id": s.example_id, "reason": s.reason}
-                                                    for s in skips])
-        ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
-        if config.save_rollouts:
-            ckpt.append_lines(self.out / ROLLOUTS, rollouts)
+        rollouts = [{"step": step + 1, **{k: v for k, v in r.items() if k != "place"}} for r in everyone]
+        if acc.is_main_process:
+            ckpt.append_lines(self.out / ckpt.SKIPPED, [{"step": step + 1, "id": s.example_id, "reason": s.reason}
+                                                        for s in skips])
+            ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
+            if config.save_rollouts:
+                ckpt.append_lines(self.out / ROLLOUTS, rollouts)
         if (step + 1) % config.save_steps == 0 and step + 1 < self.steps:
-            ckpt.save_checkpoint(self.acc, self.out, step + 1, config.keep_checkpoints)
-        if self.on_step is not None:
+            ckpt.save_checkpoint(acc, self.out, step + 1, config.keep_checkpoints)
+        if self.on_step is not None and acc.is_main_process:
             self.on_step(metrics, rollouts)
         return metrics
+
+    def _sum(self, values: list[float]) -> list[float]:
+        """``values`` summed over all processes (themselves on one)."""
+        if self.acc.num_processes == 1:
+            return values
+        import torch
+
+        total = self.acc.reduce(torch.tensor(values, dtype=torch.float64, device=self.acc.device), "sum")
+        return total.tolist()
+
+    def _gather(self, rows: list[Any]) -> list[Any]:
+        """Every process's ``rows``, in process order (``rows`` itself on one process)."""
+        if self.acc.num_processes == 1:
+            return rows
+        from accelerate.utils import gather_object
+
+        return list(gather_object(rows))
+
+    def _sum_gradients(self, params: list[Any]) -> None:
+        """Add up the processes' gradients, once per step, in flat buckets (each process backpropagated
+        its own groups with no communication; the weights already divide by the step's totals)."""
+        if self.acc.num_processes == 1:
+            return
+        import torch
+        import torch.distributed as dist
+
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        bucket: list[Any] = []
+        filled = 0
+        for p in params + [None]:
+            if p is not None:
+                bucket.append(p)
+                filled += p.numel()
+            if bucket and (p is None or filled >= GRADIENT_BUCKET):
+                flat = torch.cat([q.grad.reshape(-1) for q in bucket])
+                dist.all_reduce(flat)
+                offset = 0
+                for q in bucket:
+                    q.grad.copy_(flat[offset:offset + q.numel()].view_as(q.grad))
+                    offset += q.numel()
+                bucket, filled = [], 0
+
+
+GRADIENT_BUCKET = 1 << 26  # elements per all-reduce: 128 MB of bf16 gradients
 
 
 def _config_eos(model: Any) -> set[int]:
