@@ -11,6 +11,7 @@ green videos only (answer B), so raising the reward means preferring B — cheap
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -243,11 +244,14 @@ train_grpo(live_set(ws.store, "rl"), model, out, GRPOConfig.model_validate_json(
 """
 
 
-def test_two_processes_train_as_one(sft_model: Path, green_ws: Workspace, tmp_path: Path, monkeypatch) -> None:
-    """`torchrun` with two CPU processes (gloo, as `accelerate launch --multi_gpu` sets up on GPUs): each
-    process takes every other prompt of the step, and the run samples the same rollouts, logs the same
-    rewards, losses and gradient norms, and ends with the same weights as one process — three prompts per
-    step, so the processes' shares differ in size."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.slow)])
+def test_two_processes_train_as_one(device: str, sft_model: Path, green_ws: Workspace, tmp_path: Path) -> None:
+    """`torchrun` with two processes — on the CPU over gloo, and on two GPUs over NCCL as `accelerate launch
+    --multi_gpu` runs it: each process takes every other prompt of the step, and the run samples the same
+    rollouts, logs the same rewards, losses and gradient norms, and ends with the same weights as one
+    process — three prompts per step, so the processes' shares differ in size. (On GPUs the one-process
+    run decodes other batch shapes than each of the two, so sampled tokens may part after a rounding
+    difference; there the checks are the run itself, its counts and weights that moved.)"""
     import os
     import subprocess
     import sys
@@ -255,33 +259,42 @@ def test_two_processes_train_as_one(sft_model: Path, green_ws: Workspace, tmp_pa
     import torch
     from safetensors.torch import load_file
 
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # the reference run on the CPU too, even on a GPU host
-    examples = live_set(green_ws.store, "rl")
+    if device == "cuda" and torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    # CPU processes even on a GPU host (there accelerate would otherwise hand gloo a CUDA device id)
+    on_cpu = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     config = GRPOConfig(batch_prompts=3, max_response_tokens=48, lr=1e-3, max_steps=2, save_rollouts=True,
                         **SMALL_VIDEO)
-    train_grpo(examples, sft_model, tmp_path / "one", config, green_ws.video_root())
     script = tmp_path / "run.py"
     script.write_text(TWO_PROCESS_RUN, encoding="utf-8")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(green_ws.root), str(sft_model), str(tmp_path / "two"), config.model_dump_json()]
-    overrides = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **overrides})
-    assert done.returncode == 0, done.stderr[-3000:]
+    for processes, out in ((1, "one"), (2, "two")):  # both launched alike, each in a fresh process
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+                   str(script), str(green_ws.root), str(sft_model), str(tmp_path / out), config.model_dump_json()]
+        env = {**os.environ, **(on_cpu if device == "cpu" else {})}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "two" / "grpo_config.json").read_text())["processes"] == 2
 
     def lines(run: str, name: str) -> list[dict]:
         return [json.loads(line) for line in (tmp_path / run / name).read_text().splitlines()]
 
-    assert [(r["id"], r["response"], r["reward"]) for r in lines("one", "rollouts.jsonl")] == \
-        [(r["id"], r["response"], r["reward"]) for r in lines("two", "rollouts.jsonl")]
+    exact = device == "cpu"
+    one, two = lines("one", "rollouts.jsonl"), lines("two", "rollouts.jsonl")
+    assert [r["id"] for r in one] == [r["id"] for r in two]
+    if exact:
+        assert [(r["response"], r["reward"]) for r in one] == [(r["response"], r["reward"]) for r in two]
     for a, b in zip(lines("one", "metrics.jsonl"), lines("two", "metrics.jsonl"), strict=True):
-        assert (a["prompts"], a["responses"], a["response_tokens"], a["tokens"]) == \
-            (b["prompts"], b["responses"], b["response_tokens"], b["tokens"])
-        assert a["reward"] == pytest.approx(b["reward"], abs=1e-12)
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-7)
-        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4) and a["grad_norm"] > 0
+        assert (a["prompts"], a["responses"]) == (b["prompts"], b["responses"])
+        assert b["grad_norm"] > 0 and math.isfinite(b["loss"])
+        if exact:
+            assert (a["response_tokens"], a["tokens"]) == (b["response_tokens"], b["tokens"])
+            assert a["reward"] == pytest.approx(b["reward"], abs=1e-12)
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-7)
+            assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
     ours, theirs = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     for name in ours:
-        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
+        assert torch.isfinite(theirs[name]).all()
+        if exact:
+            torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
     start = load_file(sft_model / "model.safetensors")
     assert any(not torch.equal(start[name], theirs[name]) for name in theirs)
