@@ -9,6 +9,7 @@ out (128 frames of 256×256 = 4,096 video tokens plus timestamps), see ``bench_g
     python benchmarks/bench_train.py grpo    # one step of 32 prompts x 8 rollouts vs generate + per-response passes
     python benchmarks/bench_train.py sft --small --steps 3     # tiny shapes: a smoke run on the CPU
     python benchmarks/bench_train.py sft-batch                 # the largest micro-batch that fits, with and without recomputation
+    python benchmarks/bench_train.py sft-pack --steps 8        # packed against padded micro-batches of spread lengths
 
 **SFT.** Each step is one example (batch 1) — forward, backward, gradient clipping, an AdamW
 step. Examples of 6,952 tokens (the video, then 2,600 text tokens of which the last 300–1,100 are
@@ -260,6 +261,73 @@ def run_sft_batch(args: argparse.Namespace) -> None:
             del rows, batch
 
 
+def run_sft_pack(args: argparse.Namespace) -> None:
+    """Packing against padding: micro-batches of 4 examples of spread lengths (videos of 32, 64 or 128
+    frames — 1,024 to 4,096 video tokens — and 600 to 2,600 text tokens), recomputation on, the same
+    examples and weights for both; tokens/s counts real tokens only, and the losses must agree."""
+    import torch
+
+    from videokr.inference.qwen_video import collate_rows
+    from videokr.train.loss import forward_loss_sum
+    from videokr.train.model import enable_checkpointing, parameter_groups
+    from videokr.train.packing import pack_rows
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, config = build_model(args.small, device)
+    if not args.small:
+        enable_checkpointing(model)
+    model.train()
+    size = 4
+    rows = []
+    for i in range(args.steps * size):
+        frames = (32, 64, 128)[(5 * i) % 3] if not args.small else 4
+        text = 600 + 2000 * ((7 * i) % 11) // 10
+        inputs = video_prompt(config, i, frames=frames, text_tokens=text, device=device)
+        labels = inputs["input_ids"].clone()
+        labels[:, : labels.shape[1] - min(text - 100, 300 + 800 * ((3 * i) % 7) // 6)] = -100
+        inputs["labels"] = labels
+        rows.append(inputs)
+    start_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    real = [sum(int(r["input_ids"].shape[1]) for r in rows[s * size:(s + 1) * size]) for s in range(args.steps)]
+    padded_len = [size * max(int(r["input_ids"].shape[1]) for r in rows[s * size:(s + 1) * size])
+                  for s in range(args.steps)]
+    emit({"probe": "setup", "micro_batch": size, "real_tokens_per_step": sum(real) / len(real),
+          "padded_tokens_per_step": sum(padded_len) / len(padded_len)})
+    results = {}
+    for label in ("padded", "packed"):
+        model.load_state_dict(start_weights)
+        optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        times, losses = [], []
+        for s in range(args.steps):
+            micro = rows[s * size:(s + 1) * size]
+            sync()
+            began = time.perf_counter()
+            batch = collate_rows(micro, 0) if label == "padded" else pack_rows(micro, model)
+            learned = int((batch["labels"] != -100).sum())
+            loss = forward_loss_sum(model, batch) / learned
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            sync()
+            times.append(time.perf_counter() - began)
+            losses.append(float(loss))
+        del optimizer
+        warm = min(2, args.steps - 1)
+        results[label] = {"probe": f"sft {label}", "s_per_step": round(sum(times[warm:]) / len(times[warm:]), 3),
+                          "tok_per_s": round(sum(real[warm:]) / sum(times[warm:]), 1),
+                          "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None,
+                          "losses": [round(x, 5) for x in losses]}
+        emit(results[label])
+    worst = max(abs(a - b) / abs(b) for a, b in zip(results["packed"]["losses"], results["padded"]["losses"]))
+    emit({"probe": "sft packed / padded", "speedup": round(results["packed"]["tok_per_s"] / results["padded"]["tok_per_s"], 3),
+          "max_loss_rel_diff": round(worst, 5)})
+
+
 def run_grpo(args: argparse.Namespace) -> None:
     import torch
 
@@ -370,7 +438,7 @@ def run_grpo(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("sft", "sft-batch", "grpo"))
+    parser.add_argument("what", choices=("sft", "sft-batch", "sft-pack", "grpo"))
     parser.add_argument("--small", action="store_true", help="tiny shapes (a smoke run)")
     parser.add_argument("--steps", type=int, default=20, help="SFT: steps per run")
     parser.add_argument("--videokr-checkpointing", action="store_true", help="SFT: videokr recomputes activations too")
@@ -383,7 +451,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=256)
     args = parser.parse_args()
-    {"sft": run_sft, "sft-batch": run_sft_batch, "grpo": run_grpo}[args.what](args)
+    {"sft": run_sft, "sft-batch": run_sft_batch, "sft-pack": run_sft_pack, "grpo": run_grpo}[args.what](args)
 
 
 if __name__ == "__main__":

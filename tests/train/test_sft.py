@@ -152,24 +152,23 @@ def test_resuming_with_other_settings_is_refused(checkpoints, colour_ws, colour_
     assert result.resumed_from is None and [m["step"] for m in _metrics(tmp_path)] == [1, 2]
 
 
-def test_two_processes_train_as_one(checkpoints, colour_ws, colour_examples, tmp_path: Path, monkeypatch) -> None:
+def test_two_processes_train_as_one(checkpoints, colour_ws, colour_examples, tmp_path: Path) -> None:
     """`torchrun` with two CPU processes (DDP over gloo, as `accelerate launch` sets up on GPUs):
     the same losses, gradient norms and weights as one process, a partial last step included
     (12 examples, global batch 8: the second step's 4 leave each process empty micro-batches)."""
     config = fast_config(global_batch=8, micro_batch=2, max_steps=2, warmup_ratio=0.0, lr=1e-3, data_workers=0)
     model = checkpoints["qwen2.5-vl"]
-    single = tmp_path / "one"
-    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # the reference run on the CPU too, even on a GPU host
-    train_sft(colour_examples, model, single, config, colour_ws.video_root(), show_progress=False)
-    two = tmp_path / "two"
+    single, two = tmp_path / "one", tmp_path / "two"
     script = tmp_path / "run.py"
     script.write_text(RUN, encoding="utf-8")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(colour_ws.root), str(model), str(two), config.model_dump_json(), "0"]
-    # CPU processes even on a GPU host (there accelerate would otherwise hand gloo a CUDA device id)
+    # CPU processes even on a GPU host (there accelerate would otherwise hand gloo a CUDA device id); both
+    # runs launched alike, each in a fresh process (accelerate's state is per process)
     overrides = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **overrides})
-    assert done.returncode == 0, done.stderr[-3000:]
+    for processes, out in ((1, single), (2, two)):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+                   str(script), str(colour_ws.root), str(model), str(out), config.model_dump_json(), "0"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **overrides})
+        assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((two / "sft_config.json").read_text())["processes"] == 2
     for a, b in zip(_metrics(single), _metrics(two)):
         assert (a["examples"], a["response_tokens"]) == (b["examples"], b["response_tokens"])

@@ -38,6 +38,7 @@ SFT_ADAM_EPS = 1e-8
 SFT_MAX_GRAD_NORM = 1.0
 SFT_GRADIENT_CHECKPOINTING = True  # LLaMA-Factory turns it on unless told not to
 SFT_COMPILE = False  # torch.compile each decoder layer and vision block (fuses norms, rotary, activations)
+SFT_PACKING = False  # micro-batches padded to their longest row (packing: one row, no padding; see train/packing.py)
 SFT_SAVE_STEPS = 500
 SFT_KEEP_CHECKPOINTS = 1
 SFT_LOGGING_STEPS = 1
@@ -73,6 +74,8 @@ class SFTConfig(BaseModel):
     freeze_projector: bool = PAPER_FREEZE_PROJECTOR
     gradient_checkpointing: bool = SFT_GRADIENT_CHECKPOINTING
     compile: bool = Field(default=SFT_COMPILE, description="torch.compile each layer (GPU; the first steps compile)")
+    packing: bool = Field(default=SFT_PACKING, description="each micro-batch as one packed row: no padding, "
+                                                           "no attention across examples")
     video_budget: str = Field(default=PAPER_VIDEO_BUDGET,
                               description="paper (by model family), or a preset of videokr.video.budget")
     max_frames: int | None = Field(default=None, ge=2, description="override the budget's frame cap")

@@ -7,8 +7,10 @@ micro-batch size, the number of processes, or how long each example's answer is 
 transformers' trainer does with ``num_items_in_batch``).
 
 Only the positions that predict a response token are passed through the language-model
-head (``logits_to_keep``): a row's prompt is mostly video tokens, and their logits over a
-vocabulary of 150,000 would be most of the memory and none of the loss.
+head (``logits_to_keep`` given as those positions): a row's prompt is mostly video tokens, and
+their logits over a vocabulary of 150,000 would be most of the memory and none of the loss —
+in a packed row (:mod:`videokr.train.packing`) the other examples' videos come after the first
+response, so a trailing slice would not do.
 """
 
 from __future__ import annotations
@@ -49,9 +51,28 @@ def response_loss_sum(logits: Any, labels: Any) -> Any:
     )
 
 
+def predicting_positions(labels: Any) -> Any:
+    """The positions (of any row) whose next token is learned: where logits are needed. With none
+    (a filler row) the last position, so the model still runs to its head."""
+    import torch
+
+    learned = (labels[:, 1:] != IGNORE_INDEX).any(dim=0)
+    positions = torch.nonzero(learned).squeeze(1)
+    if positions.numel() == 0:
+        return torch.tensor([int(labels.shape[1]) - 1], device=labels.device)
+    return positions
+
+
 def forward_loss_sum(model: Any, batch: dict[str, Any]) -> Any:
     """The model's summed response loss on a batch (``batch`` holds ``labels``)."""
+    import torch
+
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     labels = batch["labels"]
-    outputs = model(**inputs, use_cache=False, logits_to_keep=logits_to_keep(labels))
-    return response_loss_sum(outputs.logits, labels)
+    positions = predicting_positions(labels)
+    logits = model(**inputs, use_cache=False, logits_to_keep=positions).logits.float()
+    targets = labels[:, (positions + 1).clamp(max=labels.shape[1] - 1)]
+    if positions.numel() == 1 and int(positions[0]) == labels.shape[1] - 1:
+        targets = torch.full_like(targets, IGNORE_INDEX)  # a filler: nothing to learn
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")

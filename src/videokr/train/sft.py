@@ -34,6 +34,7 @@ from videokr.train import checkpoint as ckpt
 from videokr.train.config import SFTConfig
 from videokr.train.data import Row, SFTRows, Skipped, collate, lookahead, training_budget
 from videokr.train.loss import forward_loss_sum
+from videokr.train.packing import pack_rows
 from videokr.train.model import (enable_checkpointing, freeze_vision, load_model, load_processor, parameter_counts,
                                  parameter_groups, saved_dtype)
 from videokr.train.order import DataOrder, accumulation_steps, total_steps
@@ -264,7 +265,7 @@ class _Run:
         if learned > 0:
             for index, micro in enumerate(self._micro_batches(rows)):
                 last = index == self.accum - 1
-                batch = {k: v.to(acc.device) for k, v in collate(micro, self.tokenizer).items()}
+                batch = {k: v.to(acc.device) for k, v in self._batch(micro).items()}
                 # DDP syncs gradients on the last pass only; FSDP reduce-scatters every pass, keeping them sharded
                 context = acc.no_sync(self.model) if (self._defer_sync and not last) else nullcontext()
                 with context:
@@ -314,6 +315,12 @@ class _Run:
         from accelerate.utils import DistributedType
 
         return self.acc.num_processes > 1 and self.acc.distributed_type != DistributedType.FSDP
+
+    def _batch(self, micro: list[Row]) -> dict[str, Any]:
+        """A micro-batch's model inputs: padded rows, or with ``packing`` one packed row."""
+        if self.config.packing and len(micro) > 1:
+            return pack_rows([r.inputs for r in micro], self.acc.unwrap_model(self.model))
+        return collate(micro, self.tokenizer)
 
     def _micro_batches(self, rows: list[Row]) -> list[list[Row]]:
         """``accum`` micro-batches of at most ``micro_batch`` rows; with several processes an
