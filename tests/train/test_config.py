@@ -108,3 +108,17 @@ def test_speed_settings_default_to_what_users_get_today() -> None:
     from videokr.train.grpo_config import RECOMPUTE_PROMPT
 
     assert RECOMPUTE_PROMPT is False and grpo.recompute_prompt is False and "recompute_prompt" not in grpo.recipe()
+
+
+def test_weights_and_biases_joins_only_when_configured(monkeypatch) -> None:
+    """An installed but unconfigured W&B would stop a run for a login: it is used only with a key or a mode."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    from videokr.train import trackers
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert "wandb" not in trackers.available_trackers()
+    assert ("tensorboard" in trackers.available_trackers()) == bool(is_tensorboard_available())
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert ("wandb" in trackers.available_trackers()) == bool(is_wandb_available())

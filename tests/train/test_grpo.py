@@ -114,6 +114,7 @@ def test_the_logged_reward_is_the_scoring_codes_on_the_same_outputs(short_run) -
             assert line[key] is not None
         rewarded += sum(again.reward)
     assert rewarded > 0  # the SFT model writes the format: the comparison is not of zeros
+    assert any((out / "tensorboard").rglob("events.out.tfevents.*"))  # the same metrics for TensorBoard
 
 
 def test_the_kl_is_zero_while_the_policy_is_the_reference(short_run) -> None:  # type: ignore[no-untyped-def]

@@ -53,6 +53,7 @@ from videokr.train.model import freeze_vision, load_model, load_processor, param
 from videokr.train.order import DataOrder, total_steps
 from videokr.train.sft import INSTALL_HINT, TrainError, nothing_trained, missing_modules
 from videokr.train.shared_prefix import group_backward, group_logprobs
+from videokr.train.trackers import accelerator_options, log_metrics, start_trackers
 
 RUN_CONFIG = "grpo_config.json"
 ROLLOUTS = "rollouts.jsonl"
@@ -217,7 +218,7 @@ def run_settings(examples: Sequence[Example], config: GRPOConfig, steps: int) ->
 
 
 def train_grpo(examples: Sequence[Example], model_path: Path, out: Path, config: GRPOConfig,
-               video_root: Path | None = None, *, resume: bool = True,
+               video_root: Path | None = None, *, resume: bool = True, show_progress: bool = True,
                on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None) -> GRPOResult:
     """GRPO on ``examples`` (the live RL set) from the checkpoint at ``model_path``; results in ``out``.
 
@@ -229,15 +230,15 @@ def train_grpo(examples: Sequence[Example], model_path: Path, out: Path, config:
         raise TrainError("no RL examples to train on")
     if not (model_path / "config.json").is_file():
         raise TrainError(f"{model_path}: no model checkpoint there (no config.json)")
-    return _GRPORun(list(examples), model_path, out, config, video_root, resume, on_step).train()
+    return _GRPORun(list(examples), model_path, out, config, video_root, resume, show_progress, on_step).train()
 
 
 class _GRPORun:
     def __init__(self, examples: list[Example], model_path: Path, out: Path, config: GRPOConfig,
-                 video_root: Path | None, resume: bool,
+                 video_root: Path | None, resume: bool, show_progress: bool,
                  on_step: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None) -> None:
         self.examples, self.model_path, self.out, self.config = examples, model_path, out, config
-        self.video_root, self.resume, self.on_step = video_root, resume, on_step
+        self.video_root, self.resume, self.show_progress, self.on_step = video_root, resume, show_progress, on_step
 
     def train(self) -> GRPOResult:
         import torch
@@ -248,7 +249,7 @@ class _GRPORun:
         self.out.mkdir(parents=True, exist_ok=True)
         from accelerate.utils import DistributedType
 
-        acc = Accelerator(mixed_precision="no", project_dir=str(self.out))
+        acc = Accelerator(mixed_precision="no", **accelerator_options(self.out))
         if acc.distributed_type not in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU):
             raise TrainError(f"GRPO runs data-parallel (each process holds the whole policy), not under "
                              f"{acc.distributed_type.value}: launch it with `accelerate launch --multi_gpu` or torchrun")
@@ -284,18 +285,39 @@ class _GRPORun:
         trainable, total = parameter_counts(model)
         if acc.is_main_process:
             self._describe(frozen, trainable, total)
+        start_trackers(acc, self.out, config.model_dump())
         self.pad = qwen_video.pad_id(self.tokenizer)
         self.eos = sorted({int(self.tokenizer.eos_token_id)} | _config_eos(model))
         skipped_now: list[Skipped] = []
-        last = None
-        for step in range(self.position.step, self.steps):
-            last = self._step(step, skipped_now)["reward"]
+        last = self._loop(skipped_now)
         if self.position.examples == 0:
             raise TrainError(nothing_trained(skipped_now))
         ckpt.save_final(acc, self.model, processor, self.model_path, self.out, saved_dtype(self.model_path))
         acc.end_training()
         p = self.position
         return GRPOResult(self.out, p.step, self.steps, resumed_from, p.examples, p.skipped, skipped_now, last)
+
+    def _loop(self, skipped_now: list[Skipped]) -> float | None:
+        """The steps from where the run stands, with progress (reward, KL, tokens/s, ETA) on stderr."""
+        from contextlib import nullcontext
+
+        from videokr.progress import progress_bar
+
+        state: dict[str, Any] = {"reward": None, "kl": None, "tokens_per_s": 0.0}
+
+        def status() -> str:
+            reward = "—" if state["reward"] is None else f"{state['reward']:.3f}"
+            kl = "—" if state["kl"] is None else f"{state['kl']:.4f}"
+            return f"reward {reward} · kl {kl} · {state['tokens_per_s']:,.0f} tok/s"
+
+        shown = self.show_progress and self.acc.is_main_process
+        with (progress_bar("grpo", self.steps, status) if shown else nullcontext(lambda n=1: None)) as advance:
+            advance(self.position.step)
+            for step in range(self.position.step, self.steps):
+                metrics = self._step(step, skipped_now)
+                state.update(reward=metrics["reward"], kl=metrics["kl"], tokens_per_s=metrics["tokens_per_s"])
+                advance(1)
+        return state["reward"]
 
     def _describe(self, frozen: Any, trainable: int, total: int) -> None:
         config, acc = self.config, self.acc
@@ -437,6 +459,7 @@ class _GRPORun:
             ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
             if config.save_rollouts:
                 ckpt.append_lines(self.out / ROLLOUTS, rollouts)
+        log_metrics(acc, metrics)
         if (step + 1) % config.save_steps == 0 and step + 1 < self.steps:
             ckpt.save_checkpoint(acc, self.out, step + 1, config.keep_checkpoints)
         if self.on_step is not None and acc.is_main_process:

@@ -35,6 +35,7 @@ from videokr.train.config import SFTConfig
 from videokr.train.data import Row, SFTRows, Skipped, collate, lookahead, training_budget
 from videokr.train.loss import forward_loss_sum
 from videokr.train.packing import pack_rows
+from videokr.train.trackers import accelerator_options, log_metrics, start_trackers
 from videokr.train.model import (enable_checkpointing, freeze_vision, load_model, load_processor, parameter_counts,
                                  parameter_groups, saved_dtype)
 from videokr.train.order import DataOrder, accumulation_steps, total_steps
@@ -135,9 +136,8 @@ class _Run:
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
-        self.tensorboard = _tensorboard_available()
         acc = Accelerator(mixed_precision=MIXED_PRECISION[self.config.precision],
-                          log_with="tensorboard" if self.tensorboard else None, project_dir=str(self.out))
+                          **accelerator_options(self.out))
         set_seed(self.config.seed)
         try:
             self.accum = accumulation_steps(self.config.global_batch, self.config.micro_batch, acc.num_processes)
@@ -195,9 +195,7 @@ class _Run:
                 "trainable_parameters": trainable, "parameters": total, "frozen": self.frozen,
                 "settings": config.model_dump(mode="json"),
             }, indent=2) + "\n", encoding="utf-8")
-        if self.tensorboard:
-            acc.init_trackers("tensorboard", config={k: v for k, v in config.model_dump().items()
-                                                     if isinstance(v, (int, float, str, bool))})
+        start_trackers(acc, self.out, config.model_dump())
 
     def _restore(self, acc: Any, position: ckpt.Position) -> int | None:
         """Load the latest checkpoint (resume) or clear what an earlier run left (fresh start)."""
@@ -308,7 +306,7 @@ class _Run:
             if logged:
                 ckpt.append_lines(self.out / ckpt.METRICS, [metrics])
         if logged:
-            acc.log({k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
+            log_metrics(acc, metrics)
 
     @property
     def _defer_sync(self) -> bool:
@@ -350,14 +348,6 @@ def _number(value: Any) -> float | None:
     if hasattr(value, "full_tensor"):
         value = value.full_tensor()
     return float(value)
-
-
-def _tensorboard_available() -> bool:
-    try:
-        from accelerate.utils import is_tensorboard_available
-    except ImportError:
-        return False
-    return bool(is_tensorboard_available())
 
 
 def nothing_trained(skipped: Sequence[Skipped]) -> str:
