@@ -10,7 +10,7 @@ from videokr.inference import engine
 from videokr.evaluate.backends import GenerationRequest, TransformersBackend
 from videokr.evaluate.frames import EvalFrame
 
-from .tiny_qwen import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
+from videokr.testing.tiny_models import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
 
 MODELS = pytest.mark.parametrize("make", [tiny_qwen25vl, tiny_qwen3vl], ids=["qwen2.5-vl", "qwen3-vl"])
 

@@ -13,7 +13,7 @@ from videokr.evaluate.frames import EvalFrame, load_frames
 from videokr.inference.qwen_video import QwenVision, expand_video_tokens, smart_size, video_patches
 
 from .bench_fixtures import make_benchmarks
-from .tiny_qwen import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
+from videokr.testing.tiny_models import tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
 
 
 def test_smart_size_keeps_multiples_and_budget() -> None:

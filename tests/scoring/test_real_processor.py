@@ -14,7 +14,7 @@ from videokr.evaluate.backends import GenerationRequest, TransformersBackend
 from videokr.inference.qwen_video import torchvision_available
 from videokr.evaluate.frames import EvalFrame
 
-from .tiny_qwen import CHAT_TEMPLATE, tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
+from videokr.testing.tiny_models import CHAT_TEMPLATE, tiny_qwen3vl, tiny_qwen25vl, tiny_tokenizer
 
 pytestmark = pytest.mark.skipif(not torchvision_available(), reason="torchvision does not import here")
 

@@ -11,7 +11,7 @@ from videokr.train.config import SFTConfig
 from videokr.workspace import Workspace
 
 from .colour_task import colour_workspace
-from .tiny_checkpoint import FAMILIES, save_tiny_checkpoint
+from videokr.testing.tiny_models import FAMILIES, save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")

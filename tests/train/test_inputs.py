@@ -17,7 +17,7 @@ from videokr.train.loss import forward_loss_sum, logits_to_keep, response_loss_s
 from videokr.train.model import load_model, load_processor
 from videokr.video.synth import write_video
 
-from .tiny_checkpoint import FAMILIES
+from videokr.testing.tiny_models import FAMILIES
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

@@ -17,7 +17,7 @@ from videokr.train.packing import pack_rows
 from videokr.train.sft import train_sft
 
 from .conftest import fast_config
-from .tiny_checkpoint import FAMILIES
+from videokr.testing.tiny_models import FAMILIES
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

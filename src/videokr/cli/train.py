@@ -16,6 +16,7 @@ train_app = typer.Typer(help="Train models on the workspace's live sets (§5.1).
 def register(app: typer.Typer) -> None:
     train_app.command("sft")(sft)
     train_app.command("grpo")(grpo)
+    train_app.command("tiny-model")(tiny_model)
     app.add_typer(train_app, name="train")
 
 
@@ -57,6 +58,8 @@ def sft(
     save_steps: int = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
     video_budget: str = typer.Option(None, "--video-budget", help="paper (default) | release | a budget preset"),
     precision: str = typer.Option(None, "--precision", help="bf16 (paper) | fp16 | fp32"),
+    max_frames: int = typer.Option(None, "--max-frames", help="cap the frames per video (below the budget's)"),
+    max_video_tokens: int = typer.Option(None, "--max-video-tokens", help="cap the video tokens (below the budget's)"),
 ) -> None:
     """Supervised fine-tuning on the live SFT set, with the paper's settings unless videokr.yaml says otherwise.
 
@@ -64,7 +67,8 @@ def sft(
     """
     ws = workspace(ctx)
     config = _section(ws, "sft", {"max_steps": max_steps, "global_batch": global_batch, "micro_batch": micro_batch,
-                                  "save_steps": save_steps, "video_budget": video_budget, "precision": precision})
+                                  "save_steps": save_steps, "video_budget": video_budget, "precision": precision,
+                                  "max_frames": max_frames, "max_video_tokens": max_video_tokens})
     model_path = _path(model, config.model, ws.root)
     out_path = _path(out, config.out, ws.root)
     if model_path is None:
@@ -140,11 +144,32 @@ def grpo(
         result = train_grpo(examples, model_path, out_path, config, ws.video_root(), resume=resume)
     except (TrainError, ModelError, ValueError) as exc:
         fail(str(exc))
+    if not result.main_process:
+        return
     began = f"resumed at step {result.resumed_from}" if result.resumed_from is not None else "from the start"
     reward = f", last mean reward {result.last_reward:.3f}" if result.last_reward is not None else ""
     console.print(f"[green]grpo done[/] ({began}{', zero-RL' if config.zero_rl else ''}): {result.steps}/"
                   f"{result.total_steps} steps, {result.prompts} prompts{reward}")
     _report_end(result, out_path)
+
+
+def tiny_model(
+    out: Path = typer.Argument(..., help="directory to write the checkpoint into"),
+    family: str = typer.Option("qwen2.5-vl", "--family", help="qwen2.5-vl | qwen3-vl"),
+) -> None:
+    """Write a tiny random-initialised checkpoint (real architecture, a few MB) to try training and evaluation
+    end to end on a CPU in seconds. It learns; it knows nothing."""
+    from videokr.testing.tiny_models import FAMILIES, save_tiny_checkpoint
+    from videokr.train.sft import INSTALL_HINT, missing_modules
+
+    if family not in FAMILIES:
+        fail(f"--family {family!r}: choose one of {', '.join(FAMILIES)}")
+    if missing := missing_modules():
+        fail(f"a checkpoint needs {', '.join(missing)}: {INSTALL_HINT}")
+    if out.exists() and any(out.iterdir()):
+        fail(f"{out}: not empty; choose a new directory")
+    save_tiny_checkpoint(family, out)
+    console.print(f"[green]tiny {family} checkpoint[/] in {out}  (videokr train sft --model {out} --out …)")
 
 
 def _ready(ws: Any, model: Path, set_name: str) -> list[Any]:

@@ -69,6 +69,7 @@ class GRPOResult:
     skipped: int
     skipped_now: list[Skipped] = field(default_factory=list)
     last_reward: float | None = None
+    main_process: bool = True  # under `accelerate launch`, the process that reports
 
 
 @dataclass
@@ -295,7 +296,8 @@ class _GRPORun:
         ckpt.save_final(acc, self.model, processor, self.model_path, self.out, saved_dtype(self.model_path))
         acc.end_training()
         p = self.position
-        return GRPOResult(self.out, p.step, self.steps, resumed_from, p.examples, p.skipped, skipped_now, last)
+        return GRPOResult(self.out, p.step, self.steps, resumed_from, p.examples, p.skipped, skipped_now, last,
+                          acc.is_main_process)
 
     def _loop(self, skipped_now: list[Skipped]) -> float | None:
         """The steps from where the run stands, with progress (reward, KL, tokens/s, ETA) on stderr."""

@@ -1,12 +1,19 @@
-"""Tiny random-initialised Qwen2.5-VL and Qwen3-VL models with a tokenizer trained on the spot.
+"""Tiny random-initialised Qwen2.5-VL and Qwen3-VL checkpoints: a smoke test of a whole install.
 
-Real architectures from transformers, nothing downloaded: the tokenizer is a byte-level BPE
-trained here on a few sentences, with the Qwen special tokens and a minimal Qwen chat template.
+Real architectures from transformers with random weights, nothing downloaded: the tokenizer is a
+byte-level BPE trained here on a few sentences, with the Qwen special tokens and a minimal Qwen
+chat template. `save_tiny_checkpoint` lays one out as a user's checkpoint is — weights, tokenizer,
+and the processor's files (image and video processor configs, chat template) a released checkpoint
+carries — so where torchvision imports it loads with its processor, elsewhere with its tokenizer,
+exactly as a real one does. `videokr train tiny-model OUT` writes one, so the training and
+evaluation commands can be tried end to end on a CPU in seconds; the tests use the same models.
 """
 
 from __future__ import annotations
 
-import torch
+import json
+from pathlib import Path
+from typing import Any
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|image_pad|>", "<|video_pad|>"]
@@ -25,7 +32,8 @@ CORPUS = [
 ] * 20
 
 
-def tiny_tokenizer():  # type: ignore[no-untyped-def]
+def tiny_tokenizer() -> Any:
+    """A byte-level BPE of 600 tokens with the Qwen special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -41,13 +49,15 @@ def tiny_tokenizer():  # type: ignore[no-untyped-def]
     return fast
 
 
-def _ids(tok) -> dict:  # type: ignore[no-untyped-def]
+def _ids(tok: Any) -> dict[str, int]:
     c = tok.convert_tokens_to_ids
     return dict(image_token_id=c("<|image_pad|>"), video_token_id=c("<|video_pad|>"),
                 vision_start_token_id=c("<|vision_start|>"), vision_end_token_id=c("<|vision_end|>"))
 
 
-def tiny_qwen25vl(tok):  # type: ignore[no-untyped-def]
+def tiny_qwen25vl(tok: Any) -> Any:
+    """A two-layer Qwen2.5-VL (hidden size 64) with random weights, seeded."""
+    import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(0)
@@ -64,7 +74,9 @@ def tiny_qwen25vl(tok):  # type: ignore[no-untyped-def]
     return Qwen2_5_VLForConditionalGeneration(config).eval()
 
 
-def tiny_qwen3vl(tok):  # type: ignore[no-untyped-def]
+def tiny_qwen3vl(tok: Any) -> Any:
+    """A two-layer Qwen3-VL (hidden size 64, deepstack) with random weights, seeded."""
+    import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     torch.manual_seed(0)
@@ -80,3 +92,40 @@ def tiny_qwen3vl(tok):  # type: ignore[no-untyped-def]
         **_ids(tok),
     )
     return Qwen3VLForConditionalGeneration(config).eval()
+
+
+FAMILIES = ("qwen2.5-vl", "qwen3-vl")
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def _processor_files(family: str) -> dict[str, dict]:
+    if family == "qwen3-vl":
+        common = {"patch_size": 16, "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5] * 3,
+                  "image_std": [0.5] * 3, "processor_class": "Qwen3VLProcessor"}
+        return {
+            "preprocessor_config.json": {**common, "image_processor_type": "Qwen2VLImageProcessorFast",
+                                         "size": {"shortest_edge": 65536, "longest_edge": 16777216}},
+            "video_preprocessor_config.json": {**common, "video_processor_type": "Qwen3VLVideoProcessor",
+                                               "size": {"shortest_edge": 4096, "longest_edge": 25165824}},
+        }
+    common = {"patch_size": 14, "temporal_patch_size": 2, "merge_size": 2, "image_mean": CLIP_MEAN,
+              "image_std": CLIP_STD, "processor_class": "Qwen2_5_VLProcessor"}
+    return {
+        "preprocessor_config.json": {**common, "image_processor_type": "Qwen2VLImageProcessor",
+                                     "min_pixels": 3136, "max_pixels": 12845056},
+        "video_preprocessor_config.json": {**common, "video_processor_type": "Qwen2VLVideoProcessor",
+                                           "size": {"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28}},
+    }
+
+
+def save_tiny_checkpoint(family: str, path: Path) -> Path:
+    """Write a tiny random checkpoint of ``family`` to ``path`` (weights, tokenizer, processor files)."""
+    tok = tiny_tokenizer()
+    model = (tiny_qwen3vl if family == "qwen3-vl" else tiny_qwen25vl)(tok)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    for name, content in _processor_files(family).items():
+        (path / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    (path / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
+    return path
