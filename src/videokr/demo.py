@@ -4,19 +4,25 @@ It makes a workspace whose recipe is the main job on official files — import (
 evaluation) → videos → probe → decontam → split → export in every format — runs it with
 `videokr run`'s runner, prints the funnel and writes the statistics. Then the corpus part (`videokr.demo_corpus`): the
 §3.1–§3.3 chain on the bundled knowledge bank, seeds and videos, whose model steps are rendered
-and priced (Batch API JSON Lines under `requests/`) unless `send` asks to run them for real.
-Rerunning reuses both workspaces: every step skips what it already did.
+and priced (Batch API JSON Lines under `requests/`), or, given a model endpoint, run for real
+through `export` with that one model. Either way it ends with the corpus funnel by discipline and
+skill as one HTML page (`funnel.html`). Rerunning reuses both workspaces: every step skips what it
+already did.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from videokr.config import Config
 from videokr.pipeline.recipe import funnel, run_recipe
 from videokr.progress import console
 from videokr.workspace import CONFIG_NAME, Workspace
+
+if TYPE_CHECKING:
+    from videokr.demo_corpus import Endpoint
 
 SAMPLE_FILES = (
     ("videokr-sft-sample.jsonl", "sft"),
@@ -49,7 +55,10 @@ def demo_config(sample: Path, out: Path) -> Config:
     )
 
 
-def run_demo(out: Path, *, send: bool = False) -> dict[str, Path]:
+def run_demo(out: Path, *, endpoint: "Endpoint | None" = None) -> dict[str, Path]:
+    """Both parts of the demo under `out`; the paths of what it wrote, by name (`funnel`: the HTML page).
+
+    Raises `errors.Stop` when the endpoint stops the corpus chain (what finished is kept)."""
     from videokr.stats.corpus import corpus_stats
     from videokr.stats.report import write_report
 
@@ -74,15 +83,20 @@ def run_demo(out: Path, *, send: bool = False) -> dict[str, Path]:
         console.print(f"[yellow]{quarantined} items quarantined; run `videokr -w {ws.root} status --funnel`[/]")
     from videokr.demo_corpus import REQUESTS_DIR, run_corpus_demo
 
-    corpus = run_corpus_demo(out, sample, send=send)
+    corpus = run_corpus_demo(out, sample, endpoint=endpoint)
     outputs["corpus"] = corpus["workspace"]
+    outputs["funnel"] = corpus["funnel"]
     for path in corpus.get("files", []):
         outputs[f"requests/{path.stem}"] = path
     console.print(f"\n[green]demo done.[/] Outputs are under {out.resolve()}:", highlight=False)
     console.print(f"  {ws.root}: the official files' workspace; exports/ and report.html: its outputs\n"
                   f"  {corpus['workspace']}: the corpus chain's workspace (`videokr -w {corpus['workspace']} status --funnel`)",
                   highlight=False)
-    if not send:
+    if endpoint is None:
         console.print(f"  {(out / REQUESTS_DIR).resolve()}: the model requests, as Batch API JSON Lines (nothing was sent)",
                       highlight=False)
+    else:
+        console.print(f"  {corpus['workspace'] / 'exports'}: the corpus chain's SFT and RL exports", highlight=False)
+    console.print(f"  {corpus['funnel'].resolve()}: the corpus funnel by discipline and skill, beside the paper's numbers",
+                  highlight=False, soft_wrap=True)  # one line: a path to copy, never cut
     return outputs

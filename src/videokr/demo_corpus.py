@@ -1,4 +1,4 @@
-"""`videokr demo`'s corpus part: the §3.1–§3.3 chain on the bundled sample, without sending anything.
+"""`videokr demo`'s corpus part: the §3.1–§3.3 chain on the bundled sample, then the main job to export.
 
 Why this shape: a model step's items exist only once the steps before it have answered, so an
 offline demo cannot show the chain's later steps at work without inventing model replies — which
@@ -14,8 +14,11 @@ it must not do. Instead, in recipe order:
 - the steps whose items wait for a model's answer say so, with the item counts `videokr corpus
   plan`'s funnel predicts for this sample, and the plan at the paper's scale.
 
-With a model endpoint (`run_corpus_demo(..., send=True)`), the same workspace runs the chain
-for real with `videokr run`'s runner instead.
+With a model endpoint (`run_corpus_demo(..., endpoint=Endpoint(url, model))`), the same workspace
+runs the whole recipe for real — through `split` and `export` — with that one model serving every
+model step (written into the workspace's `models:`, `pool.overrides` and the step sections), so
+a user with a local vLLM server sees every step at work. Either way the funnel, by discipline
+and skill, is written as one HTML page (`funnel.html`).
 """
 
 from __future__ import annotations
@@ -26,19 +29,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videokr.config import Config
+from videokr.config import PAPER_RECIPE, Config, dump_config
 from videokr.models.client import CHAT_PATH
 from videokr.models.gateway import Gateway, Reply
 from videokr.progress import console
 from videokr.workspace import CONFIG_NAME, Workspace
 
-CORPUS_RECIPE = ["kb", "knowledge_points", "scenarios", "search_keywords", "youtube_search", "youtube_videos",
-                 "local_sources", "metadata_relevance", "download", "visual_relevance", "safety",
-                 "seeds", "example_generation", "self_consistency", "video_dependency", "cot_validation"]
+CORPUS_RECIPE = list(PAPER_RECIPE)  # `videokr init`'s: §3.1–§3.3, then import → … → split → export
 BANK_FILE = "knowledge-bank.yaml"
 SEEDS_FILE = "seeds.jsonl"
 MANIFEST_FILE = "local-videos.yaml"
 REQUESTS_DIR = "requests"
+FUNNEL_FILE = "funnel.html"
+# The sample's sets are a few examples: JSON Lines and LLaMA-Factory need no optional package.
+CORPUS_EXPORTS = {"sft": ["jsonl", "llamafactory"], "rl": ["jsonl"]}
+
+# With an endpoint: the names its one model goes by in the demo workspace's `models:`.
+DEMO_MODEL = "demo"
+# The same model under a second name: CoT validation takes a model other than the generator (§3.3's
+# "independent" verifier), which a one-model demo can only name, not have.
+DEMO_VERIFIER = "demo-verifier"
+DEMO_MODERATION = "demo-moderation"  # the `openai` safety backend's moderation model, at the same endpoint
+SAFETY_BACKENDS = ("openai", "azure", "offline")
+YOUTUBE_API_STEPS = ("youtube_search", "youtube_videos")  # need YOUTUBE_API_KEY; the sample's videos are local
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One OpenAI-compatible server and the model it serves, for every model step of the demo."""
+
+    url: str
+    model: str
+    api_key_env: str | None = None  # None: a local server that wants no key
+    safety: str = "openai"  # the safety step's backend: moderation at this endpoint, or azure / offline
 
 
 @dataclass
@@ -80,23 +103,62 @@ def corpus_config(sample: Path) -> Config:
             "kb": {"sources": [str((sample / BANK_FILE).resolve())]},
             "seeds": {"sources": [str((sample / SEEDS_FILE).resolve())]},
             "local_sources": {"manifest": str((sample / MANIFEST_FILE).resolve())},
+            "export": {"targets": CORPUS_EXPORTS},
         },
     )
 
 
-def open_workspace(root: Path, sample: Path) -> Workspace:
-    if (root / CONFIG_NAME).is_file():
-        return Workspace.open(root)
-    return Workspace.init(root, corpus_config(sample))
+def endpoint_config(config: Config, endpoint: Endpoint) -> Config:
+    """`config` with every model step on the endpoint's one model: `models:` holds only its entries,
+    `pool.overrides` makes it the one eligible model of every pool step, and the steps that name
+    their models (video dependency, the openai safety backend) name it."""
+    from videokr.models.config import ModelConfig, PoolConfig
+    from videokr.models.pool import STEPS_BY_NAME
+    from videokr.safety.openai_moderation import MODERATION_MODEL
+
+    if endpoint.safety not in SAFETY_BACKENDS:
+        raise ValueError(f"the safety backend must be one of {', '.join(SAFETY_BACKENDS)}, not {endpoint.safety!r}")
+    served = ModelConfig(base_url=endpoint.url, model=endpoint.model, api_key_env=endpoint.api_key_env,
+                         display_name=f"{endpoint.model} (demo)")
+    models: dict[str, Any] = {DEMO_MODEL: served, DEMO_VERIFIER: served.model_copy()}
+    steps = {name: dict(section) for name, section in config.steps.items()}
+    steps["video_dependency"] = {**steps.get("video_dependency", {}), "models": [DEMO_MODEL]}
+    safety = {k: v for k, v in steps.get("safety", {}).items() if k not in ("backend", "model")}
+    safety["backend"] = endpoint.safety
+    if endpoint.safety == "openai":
+        models[DEMO_MODERATION] = ModelConfig(base_url=endpoint.url, model=MODERATION_MODEL,
+                                              api_key_env=endpoint.api_key_env, modalities=["vision"])
+        safety["model"] = DEMO_MODERATION
+    steps["safety"] = safety
+    overrides = {name: [DEMO_MODEL] for name in STEPS_BY_NAME}
+    overrides["cot_validation"] = [DEMO_VERIFIER]
+    pool = PoolConfig.model_validate({**config.pool.model_dump(), "overrides": overrides})
+    return config.model_copy(update={"models": models, "pool": pool, "steps": steps, "recipe": list(CORPUS_RECIPE)})
+
+
+def open_workspace(root: Path, sample: Path, endpoint: Endpoint | None = None) -> Workspace:
+    """The demo's corpus workspace (made once, reused); with an endpoint, its models are set to it first."""
+    if not (root / CONFIG_NAME).is_file():
+        ws = Workspace.init(root, corpus_config(sample))
+    else:
+        ws = Workspace.open(root)
+    if endpoint is None:
+        return ws
+    config = endpoint_config(ws.config, endpoint)
+    path = root / CONFIG_NAME
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dump_config(config), encoding="utf-8")
+    tmp.replace(path)
+    return Workspace.open(root)
 
 
 async def _render(ws: Workspace, step: Any, out: Path) -> Rendered:
     """Render and price `step`'s pending items; commit those that need no model (see the module docstring)."""
     from videokr.models.step import run_model_step
-    from videokr.pipeline.runner import _plan  # the runner's own view of what is pending
+    from videokr.pipeline.runner import pending_items
 
     store = ws.store
-    pending = [item for _, _, item in _plan(store, step, None, None, True, True, False).pending]
+    pending = pending_items(store, step)
     rendered = Rendered(step.name, items=len(pending))
     recorder = RecordingGateway(ws.config.models)
     answered_free = []
@@ -208,25 +270,74 @@ def print_summary(ws: Workspace, rendered: list[Rendered], out: Path) -> dict[st
     return result
 
 
-def run_send(ws: Workspace) -> None:
-    """The chain for real, as `videokr run` does it (the workspace's models must be reachable)."""
-    from videokr.pipeline.recipe import funnel, run_recipe
+def run_endpoint(ws: Workspace) -> dict[str, Any]:
+    """The whole recipe for real, as `videokr run` runs it, against the workspace's (endpoint's) models.
 
-    run_recipe(ws.store, ws.recipe(), on_report=lambda r: console.print(f"[bold]{r.step}[/] {r.line().split(': ', 1)[1]}",
-                                                                        highlight=False))
-    for row in funnel(ws.store, ws.recipe()):
-        console.print(f"  {row['step']}: in {row['in']}, accepted {row['accepted']}, rejected {row['rejected']}, "
-                      f"quarantined {row['quarantined']}", highlight=False)
+    The YouTube Data API steps run only when `YOUTUBE_API_KEY` is set: the sample's videos come from
+    its manifest, and without a key their keywords stay pending (the funnel shows them). A step that
+    stops (`errors.Stop`: the endpoint down, a key refused) ends the run; what finished is kept."""
+    import os
+
+    from videokr.pipeline.runner import pending_count, run_step
+    from videokr.youtube.client import API_KEY_ENV
+
+    quarantined = 0
+    skipped: list[str] = []
+    for step in ws.recipe().steps:
+        if step.name in YOUTUBE_API_STEPS and not os.environ.get(API_KEY_ENV):
+            _, waiting = pending_count(ws.store, step)
+            if waiting:
+                skipped.append(step.name)
+                console.print(f"[bold]{step.name}[/] {waiting} items wait: {API_KEY_ENV} is not set (the sample's "
+                              f"videos come from {MANIFEST_FILE})", highlight=False)
+                continue
+        report = run_step(ws.store, step)
+        quarantined += report.counts["quarantined"]
+        console.print(f"[bold]{step.name}[/] {report.line().split(': ', 1)[1]}", highlight=False)
+    return {"quarantined": quarantined, "skipped": skipped}
 
 
-def run_corpus_demo(out: Path, sample: Path, *, send: bool = False) -> dict[str, Any]:
-    """The corpus part of the demo under `out/corpus` (workspace) and `out/requests` (Batch API lines)."""
-    ws = open_workspace(out / "corpus", sample)
+def write_funnel(ws: Workspace, out: Path) -> Path:
+    """The corpus workspace's funnel by discipline and skill, beside the paper's numbers, as `out/funnel.html`."""
+    from videokr.corpus.funnel import corpus_funnel, write_html
+    from videokr.pipeline.recipe import funnel
+
+    recipe = ws.recipe()
+    pending = {row["step"]: row["pending"] for row in funnel(ws.store, recipe)}
+    report = corpus_funnel(ws.store, recipe.names(), workspace=str(ws.root), pending=pending)
+    return write_html(report, out / FUNNEL_FILE)
+
+
+def print_endpoint_summary(ws: Workspace) -> None:
+    from rich.table import Table
+
+    from videokr.pipeline.recipe import funnel
+
+    table = Table(title="Corpus funnel on the bundled sample (sent to the endpoint)", title_justify="left")
+    for name in ("step", "in", "acc", "rej", "quar", "pending"):
+        table.add_column(name, justify="left" if name == "step" else "right", no_wrap=True)
+    rows = funnel(ws.store, ws.recipe())
+    for row in rows:
+        pending = "?" if row["pending"] is None else str(row["pending"])
+        table.add_row(row["step"], str(row["in"]), str(row["accepted"]), str(row["rejected"]), str(row["quarantined"]),
+                      pending)
+    console.print(table)
+    for row in rows:
+        for reason, n in row["rejected_by_reason"].items():
+            console.print(f"  {row['step']}: rejected {n} × {reason}", highlight=False)
+
+
+def run_corpus_demo(out: Path, sample: Path, *, endpoint: Endpoint | None = None) -> dict[str, Any]:
+    """The corpus part of the demo under `out/corpus` (workspace), `out/requests` (Batch API lines, offline)
+    and `out/funnel.html`; with `endpoint`, every model step is answered by its model."""
+    ws = open_workspace(out / "corpus", sample, endpoint)
     console.print(f"\n[bold]corpus workspace[/] {ws.root}")
-    if send:
-        run_send(ws)
-        return {"workspace": ws.root}
-    rendered = run_offline(ws, out)
-    summary = print_summary(ws, rendered, out)
+    if endpoint is not None:
+        summary = run_endpoint(ws)
+        print_endpoint_summary(ws)
+    else:
+        rendered = run_offline(ws, out)
+        summary = print_summary(ws, rendered, out)
     summary["workspace"] = ws.root
+    summary["funnel"] = write_funnel(ws, out)
     return summary

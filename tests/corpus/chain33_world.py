@@ -43,6 +43,10 @@ from tests.collect.chain_world import (
 )
 from tests.collect.chain_world import FPS as VIDEO_FPS
 from tests.collect.text_sources import TEXT_MODELS, models_on
+from tests.corpus.replies import (  # noqa: F401  (ANSWER and the schema names are imported from here too)
+    ANSWER, CONSISTENCY, DEPENDENCY, GENERATION, REVIEW, TAG, dependency_answer, generated, request_kind, rederived,
+    review,
+)
 from videokr.config import PAPER_RECIPE
 from videokr.steps.video_dependency import DEPENDENCY_MODELS
 from videokr.testing.youtube_server import YouTubeServer
@@ -53,18 +57,9 @@ SECONDS = 16.0  # frames at 0, 5, 10 and 15 s at 0.2 fps
 SEEDS_FILE = Path(__file__).resolve().parents[2] / "src" / "videokr" / "sample" / "seeds.jsonl"
 OFFSETS = {n * 7: youtube_id for n, youtube_id in enumerate(FILES)}  # chain_world.make_media's index offsets
 SAFE = (INERTIA_A, SHARED_B, CATALYST_H)
-OPTIONS = ["the cart stops", "the ball starts rolling", "the rope goes slack", "the light turns on"]
-ANSWER = "B"
 FATES = {(INERTIA_A, "VidR"): "inconsistent", (SHARED_B, "KnowVid"): "video_independent",
          (CATALYST_H, "KnowVidR"): "unsupported"}
-GOOD_STEPS = [{"step": "At [00:05] the ball starts rolling.", "supported": True, "critical": True,
-               "evidence": "the frame at [00:05] shows it"}]
-BAD_STEPS = GOOD_STEPS + [{"step": "The ball weighs 3 kg.", "supported": False, "critical": True,
-                           "evidence": "no frame shows its mass"}]
 MODELS = (*TEXT_MODELS, *DEPENDENCY_MODELS)
-# Schema names of §3.3's structured replies (the video dependency filter asks in plain text).
-GENERATION, CONSISTENCY, REVIEW, DEPENDENCY = "GeneratedExample", "Rederived", "Review", "video_dependency"
-TAG = re.compile(r"^Question: \[(\w+) (\w+) (\w+)\]", re.M)
 
 
 def decode(part: dict[str, Any]) -> np.ndarray:
@@ -87,8 +82,7 @@ class Chain33Responder(ChainResponder):
             return [r for r in self.log if r["kind"] == kind]
 
     def __call__(self, body: dict[str, Any], fingerprint: str) -> str:
-        format_ = body.get("response_format")
-        kind = format_["json_schema"]["name"] if format_ else DEPENDENCY
+        kind = request_kind(body)
         if kind not in (GENERATION, CONSISTENCY, REVIEW, DEPENDENCY):
             return super().__call__(body, fingerprint)
         (message,) = body["messages"]
@@ -106,22 +100,16 @@ class Chain33Responder(ChainResponder):
             tag = hashlib.sha256("\n".join(shown).encode()).hexdigest()[:8]
             entry.update(video=video, skill=skill)
             self._note(entry)
-            return json.dumps({"problem_type": "multiple choice", "options": OPTIONS, "answer": ANSWER,
-                               "question": f"[{video} {skill} {tag}] Which happens first after [00:05]?",
-                               "reasoning": f"The generator's reasoning about {video}: at [00:05] the ball rolls."})
+            return generated(video, skill, tag)
         video, skill, tag = TAG.search(prompt).groups()
         fate = FATES.get((video, skill))
         entry.update(video=video, skill=skill, tag=tag)
         self._note(entry)
         if kind == CONSISTENCY:
-            said = "A" if fate == "inconsistent" else ANSWER
-            return json.dumps({"reasoning": f"Re-derived for {tag}: at [00:05] the ball starts rolling, so {said}.",
-                               "answer": said})
+            return rederived(tag, "A" if fate == "inconsistent" else ANSWER)
         if kind == DEPENDENCY:
-            right = fate == "video_independent" or body["model"] == DEPENDENCY_MODELS[0]
-            return f"From the frames I guess.\nAnswer: {ANSWER if right else 'C'}"
-        return json.dumps({"steps": BAD_STEPS if fate == "unsupported" else GOOD_STEPS,
-                           "rules_out_alternatives": True})
+            return dependency_answer(right=fate == "video_independent" or body["model"] == DEPENDENCY_MODELS[0])
+        return review(supported=fate != "unsupported")
 
     @staticmethod
     def _time(stamp: str) -> float:

@@ -209,10 +209,49 @@ def stats(
 
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="where the demo workspace and outputs go"),
-    send: bool = typer.Option(False, "--send", help="run the corpus chain's model steps for real with the corpus "
-                              "workspace's models (keys from the environment; see docs/corpus.md, The demo)"),
+    endpoint: str = typer.Option(None, "--endpoint", help="an OpenAI-compatible base URL (e.g. a vLLM server's "
+                                 "http://localhost:8000/v1): the corpus chain runs for real through export, its one "
+                                 "model serving every model step"),
+    model: str = typer.Option(None, "--model", help="with --endpoint: the model name the endpoint serves"),
+    api_key_env: str = typer.Option(None, "--api-key-env", help="with --endpoint: the environment variable holding "
+                                    "its key (leave out for a local server without one)"),
+    safety: str = typer.Option("openai", "--safety", help="with --endpoint: the safety step's backend — openai "
+                               "(moderation at the endpoint), azure (AZURE_CONTENT_SAFETY_*), offline (videokr[safety])"),
 ) -> None:
-    """Run the main job end to end on the bundled sample, and render and price the corpus chain (offline)."""
-    from videokr.demo import run_demo
+    """Run the main job end to end on the bundled sample, and the corpus chain: rendered and priced
+    (offline), or for real against --endpoint. Ends with the corpus funnel as demo-output/funnel.html.
 
-    run_demo(out, send=send)
+    Exits 1 when the endpoint stops the chain or an item was quarantined (run again to retry)."""
+    import os
+
+    from videokr.demo import run_demo
+    from videokr.demo_corpus import SAFETY_BACKENDS, Endpoint
+    from videokr.errors import Stop
+
+    chosen = None
+    if endpoint is None:
+        if model is not None or api_key_env is not None:
+            fail("--model and --api-key-env go with --endpoint URL")
+    else:
+        if not endpoint.startswith(("http://", "https://")):
+            fail(f"--endpoint must be an http(s) URL such as http://localhost:8000/v1, not {endpoint!r}")
+        if not model:
+            fail("--endpoint needs --model NAME: the model name the endpoint serves (vLLM: its --served-model-name, "
+                 "or the path it loaded)")
+        if safety not in SAFETY_BACKENDS:
+            fail(f"--safety must be one of {', '.join(SAFETY_BACKENDS)}, not {safety!r}")
+        if api_key_env is not None and not os.environ.get(api_key_env):
+            fail(f"--api-key-env {api_key_env}: that environment variable is not set")
+        chosen = Endpoint(url=endpoint.rstrip("/"), model=model, api_key_env=api_key_env, safety=safety)
+    try:
+        outputs = run_demo(out, endpoint=chosen)
+    except Stop as exc:
+        fail(f"the corpus chain stopped: {exc}. What finished is kept; run the demo again to go on.")
+    if chosen is not None:
+        from videokr.workspace import Workspace
+
+        summary = Workspace.open(outputs["corpus"]).store.ledger_summary()
+        quarantined = sum(row["quarantined"] for row in summary.values())
+        if quarantined:
+            fail(f"{quarantined} item(s) of the corpus chain quarantined; "
+                 f"`videokr -w {outputs['corpus']} status --funnel` lists them — run the demo again to retry")

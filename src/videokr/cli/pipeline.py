@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -72,19 +73,28 @@ def _report_line(report: Any) -> str:
     return f"[bold]{report.step}[/] " + report.line().split(": ", 1)[1]
 
 
+BY_GROUPS = ("discipline", "skill")
+
+
 def status(
     ctx: typer.Context,
     show_funnel: bool = typer.Option(False, "--funnel", help="per step of the recipe: in, accepted, rejected by reason, quarantined, pending"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
     show: int = typer.Option(5, "--show", help="quarantined items listed per step"),
+    html: Path = typer.Option(None, "--html", help="also write the funnel by discipline and skill, beside the "
+                              "paper's numbers, as one self-contained HTML page (implies --funnel)"),
+    by: str = typer.Option(None, "--by", help="discipline | skill: each step's counts per group (implies --funnel)"),
 ) -> None:
     """Per step: in = accepted + rejected + quarantined; with --funnel, what each step still has pending."""
+    if by is not None and by not in BY_GROUPS:
+        fail(f"--by must be {' or '.join(BY_GROUPS)}, not {by!r}")
     ws = workspace(ctx)
-    if show_funnel:
+    if show_funnel or html is not None or by is not None:
         from videokr.pipeline.recipe import RecipeError, funnel
 
         try:
-            rows = funnel(ws.store, ws.recipe())
+            recipe = ws.recipe()
+            rows = funnel(ws.store, recipe)
         except RecipeError as exc:
             fail(str(exc))
         for row in rows:
@@ -92,10 +102,29 @@ def status(
                 {"item": e.item_id, "error": e.reason}
                 for e in ws.store.ledger_entries(row["step"]) if e.outcome.value == "quarantined"
             ][:show]
+        breakdown = None
+        if html is not None or by is not None:
+            from videokr.corpus.funnel import corpus_funnel
+
+            breakdown = corpus_funnel(ws.store, recipe.names(), workspace=str(ws.root),
+                                      pending={row["step"]: row["pending"] for row in rows})
+        if by is not None and breakdown is not None:
+            for row, step in zip(rows, breakdown.steps, strict=True):
+                row[f"by_{by}"] = {group: counts.as_dict() for group, counts in getattr(step, f"by_{by}").items()}
+        if html is not None and breakdown is not None:
+            from videokr.corpus.funnel import write_html
+
+            try:
+                written = write_html(breakdown, html)
+            except OSError as exc:
+                fail(f"{html}: cannot write the funnel report: {exc}")
+            console.print(f"funnel report: {written}", highlight=False)
         if as_json:
             sys.stdout.write(json.dumps({"workspace": str(ws.root), "steps": rows}, indent=2) + "\n")
             return
         _print_funnel(rows)
+        if by is not None and breakdown is not None:
+            _print_by(breakdown, by)
         return
     summary = ws.store.ledger_summary()
     if as_json:
@@ -130,6 +159,23 @@ def _print_funnel(rows: list[dict[str, Any]]) -> None:
             console.print(f"[yellow]{row['step']}[/]: cannot list its inputs: {row['error']}")
         for q in row["quarantined_items"]:
             console.print(f"[yellow]{row['step']}[/] quarantined {q['item']}: {q['error']}")
+
+
+def _print_by(breakdown: Any, by: str) -> None:
+    """One row per (step, group) with items: what `--by discipline|skill` adds under the funnel."""
+    table = Table(title=f"funnel by {by} (a video counts once per discipline it serves)" if by == "discipline"
+                  else f"funnel by {by} (steps whose items are examples)")
+    for column in ("step", by, "in", "accepted", "rejected", "quarantined", "rejected by reason"):
+        table.add_column(column, justify="left" if column in ("step", by, "rejected by reason") else "right",
+                         no_wrap=column in ("step", by))
+    for step in breakdown.steps:
+        for group, counts in getattr(step, f"by_{by}").items():
+            if not counts.in_:
+                continue
+            reasons = ", ".join(f"{code} {n}" for code, n in counts.as_dict()["rejected_by_reason"].items())
+            table.add_row(step.step, group, str(counts.in_), str(counts.accepted), str(counts.rejected),
+                          str(counts.quarantined), reasons)
+    console.print(table)
 
 
 def bring_up_to_date(ws: Any, name: str) -> None:

@@ -243,6 +243,12 @@ def _price(step: Step[Any], pending: list[tuple[str, str, Any]], report: StepRep
                        "usd": round(meter.cost_usd, 4)}
 
 
+def pending_items(store: Store, step: Step[Any]) -> list[Any]:
+    """The items `run_step` would process now (not done with the same fingerprint, quarantined ones
+    included), in input order; what a caller that drives a step itself (the demo's renderer) takes."""
+    return [item for _, _, item in _plan(store, step, None, None, True, True, False).pending]
+
+
 def pending_count(store: Store, step: Step[Any]) -> tuple[int, int]:
     """(items the step would take in now, of which not done): the funnel's `pending`."""
     plan = _plan(store, step, None, None, True, True, False)
