@@ -99,4 +99,27 @@ def run_demo(out: Path, *, endpoint: "Endpoint | None" = None) -> dict[str, Path
         console.print(f"  {corpus['workspace'] / 'exports'}: the corpus chain's SFT and RL exports", highlight=False)
     console.print(f"  {corpus['funnel'].resolve()}: the corpus funnel by discipline and skill, beside the paper's numbers",
                   highlight=False, soft_wrap=True)  # one line: a path to copy, never cut
+    tiny = write_tiny_model(out)
+    if tiny is not None:
+        outputs["tiny_model"] = tiny
+        small = "--max-frames 4 --max-video-tokens 64"
+        console.print(f"  {tiny}: a tiny random Qwen2.5-VL to try training on this workspace (CPU, seconds):\n"
+                      f"    videokr -w {ws.root} train sft --model {tiny} --out {out / 'sft'} --max-steps 2 {small}\n"
+                      f"    videokr -w {ws.root} train grpo --model {out / 'sft'} --out {out / 'grpo'} --max-steps 1 {small}",
+                      highlight=False, soft_wrap=True)
     return outputs
+
+
+def write_tiny_model(out: Path) -> Path | None:
+    """A tiny random checkpoint beside the demo's workspace (kept when there), so training can be tried
+    with two commands; None when the training packages are not installed."""
+    from videokr.train.sft import missing_modules
+
+    path = out / "tiny-qwen2.5-vl"
+    if (path / "config.json").is_file():
+        return path
+    if missing_modules():
+        return None
+    from videokr.testing.tiny_models import save_tiny_checkpoint
+
+    return save_tiny_checkpoint("qwen2.5-vl", path)

@@ -93,3 +93,25 @@ def test_settings_errors_name_the_key(small_ws, checkpoints, tmp_path: Path) -> 
     result = _run("-w", small_ws.root, "train", "sft", "--model", checkpoints["qwen2.5-vl"], "--out", tmp_path / "o",
                   "--micro-batch", "3")
     assert result.exit_code == 1 and "global_batch 2 is not a multiple of micro_batch × processes" in _words(result.output)
+
+
+@pytest.mark.slow
+def test_the_demo_trains_with_the_two_commands_it_prints(tmp_path: Path) -> None:
+    """`videokr demo`, then the two training commands it prints (and docs/training.md shows), as a user
+    types them: SFT then GRPO on the demo workspace, on a CPU, ending with models that load."""
+    import shlex
+    import subprocess
+    import sys
+
+    demo = subprocess.run([sys.executable, "-m", "videokr.cli.main", "demo", "--out", str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    printed = [line.strip() for line in demo.stderr.splitlines() if line.strip().startswith("videokr -w ")]
+    assert [shlex.split(c)[3:5] for c in printed] == [["train", "sft"], ["train", "grpo"]], printed
+    for command in printed:
+        done = subprocess.run([sys.executable, "-m", "videokr.cli.main", *shlex.split(command)[1:]],
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for stage, log in (("sft", "metrics.jsonl"), ("grpo", "metrics.jsonl")):
+        assert (tmp_path / "d" / stage / "model.safetensors").is_file()
+        assert (tmp_path / "d" / stage / log).read_text().strip()
