@@ -58,7 +58,7 @@ _DISCIPLINES = {d.value.lower(): d for d in Discipline} | {
     "medicine": Discipline.HEALTHCARE,
     "engineering": Discipline.ENGINEERING,
 }
-_SKILLS = {s.value.lower(): s for s in Skill} | {
+SKILL_NAMES = {s.value.lower(): s for s in Skill} | {
     "basic video reasoning": Skill.VIDR,
     "knowledge-enhanced video perception": Skill.KNOWVID,
     "knowledge-intensive video reasoning": Skill.KNOWVIDR,
@@ -70,7 +70,7 @@ _LETTER_ANSWER = re.compile(r"^\s*\(?([A-J])\)?\s*(?:[\.\):：]\s*(.*))?$", re.D
 _VIDEO_TAG = re.compile(r"^\s*<video>\s*", re.IGNORECASE)
 
 # Fields consumed into the record; anything else on a line is kept in `extra`.
-_CONSUMED = set(
+CONSUMED_KEYS = set(
     ID_KEYS + TYPE_KEYS + OPTION_KEYS + ANSWER_KEYS + COT_KEYS + QUESTION_KEYS + VIDEO_KEYS
 ) | {
     "videos", "subject", "discipline", "skill", "knowledge_point", "knowledge_point_id", "dataset",
@@ -219,7 +219,7 @@ def resolve_video(path: str, video_root: Path | None) -> Path:
     return next((p for p in options if p.exists()), options[0])
 
 
-def _enum(raw: Any, table: dict[str, Any], what: str) -> Any:
+def read_enum(raw: Any, table: dict[str, Any], what: str) -> Any:
     if raw is None:
         return None
     key = str(raw).strip().lower()
@@ -299,7 +299,7 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
     provenance = Provenance.model_validate(provenance) if provenance else Provenance()
     if provenance.source_file is None:
         provenance = provenance.model_copy(update={"source_file": source, "source_line": line_no})
-    extra = {k: v for k, v in data.items() if k not in _CONSUMED}
+    extra = {k: v for k, v in data.items() if k not in CONSUMED_KEYS}
     youtube_id = data.get("youtube_id")
     common = dict(
         id=example_id(data),
@@ -310,7 +310,7 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
         video_id=video_id,
         video_path=path,
         subject=data.get("subject"),
-        discipline=_enum(data.get("discipline"), _DISCIPLINES, "discipline"),
+        discipline=read_enum(data.get("discipline"), _DISCIPLINES, "discipline"),
         provenance=provenance,
         extra=extra,
     )
@@ -326,7 +326,7 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
             split = data.get("split") or kind
             record = Example(
                 **common,
-                skill=_enum(data.get("skill"), _SKILLS, "skill"),
+                skill=read_enum(data.get("skill"), SKILL_NAMES, "skill"),
                 cot=cot or None,
                 knowledge_point=data.get("knowledge_point"),
                 knowledge_point_id=data.get("knowledge_point_id"),
@@ -341,11 +341,11 @@ def parse_line(data: dict[str, Any], kind: Kind, *, source: str | None = None, l
             licence=data.get("licence") or data.get("license"),
         )
     except ValidationError as exc:
-        raise LineError(_describe(exc)) from None
+        raise LineError(describe_validation_error(exc)) from None
     return Parsed(record, video)
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])

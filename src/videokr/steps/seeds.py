@@ -27,13 +27,13 @@ from typing import Any, ClassVar
 from pydantic import Field, ValidationError
 
 from videokr.formats.official import (
-    _CONSUMED,
-    _SKILLS,
+    CONSUMED_KEYS,
+    SKILL_NAMES,
     COT_KEYS,
     LineError,
     SourceLine,
-    _describe,
-    _enum,
+    describe_validation_error,
+    read_enum,
     example_id,
     first,
     normalize_video_path,
@@ -108,7 +108,7 @@ def _discipline(raw: Any) -> Discipline:
 def _skill(raw: Any) -> Skill:
     if raw is None or not str(raw).strip():
         raise LineError(f"no skill; expected one of {', '.join(s.value for s in Skill)}")
-    skill: Skill = _enum(raw, _SKILLS, "skill")
+    skill: Skill = read_enum(raw, SKILL_NAMES, "skill")
     return skill
 
 
@@ -158,10 +158,10 @@ def parse_seed(data: dict[str, Any], *, source: str, line_no: int) -> Seed:
             knowledge_point=data.get("knowledge_point"),
             source_file=source,
             source_line=line_no,
-            extra={k: v for k, v in data.items() if k not in _CONSUMED},
+            extra={k: v for k, v in data.items() if k not in CONSUMED_KEYS},
         )
     except ValidationError as exc:
-        raise LineError(_describe(exc)) from None
+        raise LineError(describe_validation_error(exc)) from None
 
 
 @register
