@@ -85,6 +85,33 @@ def build_model(small: bool, device: str, shape: str = "8b") -> tuple[Any, Any]:
     return model, config
 
 
+def fresh_optimizer(model: Any, device: str) -> tuple[Any, list[Any]]:
+    """Fused AdamW over the trainable parameters (and them), peak memory counted from here."""
+    import torch
+
+    from videokr.train.model import parameter_groups
+
+    if device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
+    return optimizer, [p for p in model.parameters() if p.requires_grad]
+
+
+def timed_step(backward: Any, optimizer: Any, params: list[Any]) -> tuple[float, float]:
+    """One optimizer step — ``backward()`` returns the (already backpropagated) loss — timed: (seconds, loss)."""
+    import torch
+
+    sync()
+    began = time.perf_counter()
+    loss = backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    sync()
+    return time.perf_counter() - began, float(loss)
+
+
 def matmul_peak(device: str) -> float:
     """The bf16 matmul rate of this device (FLOP/s), measured on 8192³ products."""
     import torch
@@ -167,22 +194,8 @@ def run_sft(args: argparse.Namespace) -> None:
         else:
             model.gradient_checkpointing_disable()
         model.train()
-        optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
-        params = [p for p in model.parameters() if p.requires_grad]
-        if device == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        times, losses = [], []
-        for sample in samples:
-            sync()
-            began = time.perf_counter()
-            loss = step(sample)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            sync()
-            times.append(time.perf_counter() - began)
-            losses.append(float(loss))
+        optimizer, params = fresh_optimizer(model, device)
+        times, losses = map(list, zip(*(timed_step(lambda s=sample: step(s), optimizer, params) for sample in samples)))
         warm = min(2, len(samples) - 1)
         tokens = sum(int(s["input_ids"].shape[1]) for s in samples[warm:])
         flops = sum(lm_flops(config, int(s["input_ids"].shape[1]), int((s["labels"] != -100).sum()))
@@ -221,8 +234,7 @@ def run_sft_batch(args: argparse.Namespace) -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, config = build_model(args.small, device)
-    optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
-    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer, params = fresh_optimizer(model, device)
     low, high = SFT_RESPONSES
     for checkpointing in (False, True):
         if checkpointing:
@@ -236,18 +248,15 @@ def run_sft_batch(args: argparse.Namespace) -> None:
             if device == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
+            learned = int((batch["labels"] != -100).sum())
+
+            def backward(batch: dict[str, Any] = batch, learned: int = learned) -> Any:
+                loss = forward_loss_sum(model, batch) / learned
+                loss.backward()
+                return loss.detach()
+
             try:
-                times = []
-                for _ in range(3):
-                    sync()
-                    began = time.perf_counter()
-                    learned = int((batch["labels"] != -100).sum())
-                    (forward_loss_sum(model, batch) / learned).backward()
-                    torch.nn.utils.clip_grad_norm_(params, 1.0)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    sync()
-                    times.append(time.perf_counter() - began)
+                times = [timed_step(backward, optimizer, params)[0] for _ in range(3)]
             except torch.OutOfMemoryError:
                 optimizer.zero_grad(set_to_none=True)
                 del rows, batch
@@ -296,26 +305,16 @@ def run_sft_pack(args: argparse.Namespace) -> None:
     results = {}
     for label in ("padded", "packed"):
         model.load_state_dict(start_weights)
-        optimizer = torch.optim.AdamW(parameter_groups(model, 0.0), lr=1e-5, fused=device == "cuda")
-        params = [p for p in model.parameters() if p.requires_grad]
-        if device == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        times, losses = [], []
-        for s in range(args.steps):
-            micro = rows[s * size:(s + 1) * size]
-            sync()
-            began = time.perf_counter()
-            batch = collate_rows(micro, 0) if label == "padded" else pack_rows(micro, model)
-            learned = int((batch["labels"] != -100).sum())
-            loss = forward_loss_sum(model, batch) / learned
+        optimizer, params = fresh_optimizer(model, device)
+
+        def backward(micro: list[dict[str, Any]], packed: bool = label == "packed") -> Any:
+            batch = pack_rows(micro, model) if packed else collate_rows(micro, 0)  # the layout is timed too
+            loss = forward_loss_sum(model, batch) / int((batch["labels"] != -100).sum())
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            sync()
-            times.append(time.perf_counter() - began)
-            losses.append(float(loss))
+            return loss.detach()
+
+        times, losses = map(list, zip(*(timed_step(lambda m=rows[s * size:(s + 1) * size]: backward(m), optimizer, params)
+                                        for s in range(args.steps))))
         del optimizer
         warm = min(2, args.steps - 1)
         results[label] = {"probe": f"sft {label}", "s_per_step": round(sum(times[warm:]) / len(times[warm:]), 3),
