@@ -489,12 +489,59 @@ class EvalItem(_QuestionFields):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
+class BenchmarkCandidate(_QuestionFields):
+    """An example offered for VideoKR-Eval (§4): a source benchmark's (VideoMMMU, MMVU, SciVideoBench),
+    before single-frame probing, or an expert's new one on the video of a filtered example.
+
+    Its own kind, so that no set reader takes it for a benchmark item: only the `benchmark` step
+    writes VideoKR-Eval's `EvalItem`s, from the retained and the re-annotated candidates. A source
+    example's `id` is '{benchmark}/{the source's id}' and `video_id` '{benchmark}/{the source's
+    video id}', so that two benchmarks that number alike never meet in one id; an expert's new
+    example is '{the filtered example's id}/re'."""
+
+    kind: Literal["benchmark_candidate"] = "benchmark_candidate"
+    dataset: str = Field(min_length=1, description="the source benchmark as §4 names it, e.g. MMVU")
+    origin: Literal["source", "reannotated"] = "source"
+    source_id: str | None = Field(default=None, description="the example's id in its benchmark (source examples)")
+    replaces: str | None = Field(default=None, description="re-annotated: the filtered example whose video it is on")
+    reviewer: str | None = Field(default=None, description="re-annotated: the expert who wrote it")
+    question_type: str | None = None
+    discipline: Discipline | None = None
+    youtube_id: str | None = None
+    source_file: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProbeTrial(BaseModel):
+    """One trial of single-frame probing (§4): one random frame, the model's reply, and how it was scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trial: int = Field(ge=0)
+    frame_time_s: float = Field(ge=0, description="the frame shown, seconds from the video's first frame")
+    raw: str = Field(description="the reply as the model wrote it")
+    answer: str | None = Field(description="the final answer read from it (a letter, or text); None: none stated")
+    correct: bool | None = Field(description="None: an open-ended answer no scoring rule settles (not right)")
+
+
+class FrameProbe(Record):
+    """One probe model's trials on one source example (§4): single-frame-solvable iff every trial is right."""
+
+    kind: Literal["frame_probe"] = "frame_probe"
+    id: str = Field(description="'{candidate_id}|{model}'")
+    candidate_id: str
+    dataset: str
+    model: str = Field(description="the model's name under `models:`")
+    trials: list[ProbeTrial] = Field(min_length=1)
+    solvable: bool = Field(description="right in every trial from one frame alone")
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.model_fields["kind"].default: cls
     for cls in (Lecture, KnowledgePoint, Scenario, SearchKeyword, SearchHit, YouTubeVideo, VideoMetadata, VideoLink,
                 RelevanceJudgement, SafetyCheck, Video, VideoProbe, Example, Seed, CandidateExample, ExampleCheck,
                 QualityVerdict, EvalItem, DecontamCheck,
-                SplitAssignment, EvalSample)
+                SplitAssignment, EvalSample, BenchmarkCandidate, FrameProbe)
 }
 
 

@@ -23,6 +23,9 @@ SPLIT_STEP = "split"
 EXAMPLE_STEPS = (IMPORT_STEP, "cot_validation")
 # The steps whose live outputs are video files: those official items name, and those §3.2 collected.
 VIDEO_STEPS = ("videos", "download", "local_sources")
+# The steps whose live outputs are benchmark items: the official evaluation file's import, and §4's
+# assembly of VideoKR-Eval (`benchmark`). Their videos are the benchmark side of decontamination.
+BENCHMARK_STEPS = (IMPORT_STEP, "benchmark")
 
 
 def _live(kind: str, steps: tuple[str, ...]) -> str:
@@ -49,10 +52,17 @@ def live_examples(store: Store, *, with_sets: bool = True) -> Iterator[Example]:
             yield example
 
 
+def live_benchmark_items(store: Store) -> Iterator[EvalItem]:
+    """Every live benchmark item: imported from an official evaluation file, or assembled by §4's `benchmark`."""
+    for item in store.live_outputs(BENCHMARK_STEPS, "eval_item"):
+        assert isinstance(item, EvalItem)
+        yield item
+
+
 def live_set(store: Store, name: SetName) -> list[Example] | list[EvalItem]:
     """The examples of the SFT or RL set (by the split's assignment), or the evaluation items."""
     if name == "eval":
-        return list(store.live_outputs(IMPORT_STEP, "eval_item"))  # type: ignore[arg-type]
+        return list(live_benchmark_items(store))
     return [e for e in live_examples(store) if e.split == name]
 
 
@@ -60,5 +70,5 @@ def set_sizes(store: Store) -> dict[str, int]:
     sizes = {"sft": 0, "rl": 0, "unassigned": 0}
     for example in live_examples(store):
         sizes[example.split or "unassigned"] += 1
-    sizes["eval"] = sum(1 for _ in store.live_outputs(IMPORT_STEP, "eval_item"))
+    sizes["eval"] = sum(1 for _ in live_benchmark_items(store))
     return sizes

@@ -109,13 +109,14 @@ def task_yaml(family: str = VIDEOKR, data_files: str = "VideoKR_eval.jsonl", dat
     }
 
 
-def export_task(directory: Path, family: str = VIDEOKR, data_files: str = "VideoKR_eval.jsonl") -> Path:
-    """Write the task folder; returns it."""
+def export_task(directory: Path, family: str = VIDEOKR, data_files: str = "VideoKR_eval.jsonl",
+                dataset_path: str = "minuzero/VideoKR-Eval") -> Path:
+    """Write the task folder; returns it. `dataset_path="json"` with a local `data_files` reads a local file."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
     folder = directory / TASK
     folder.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(task_yaml(family, data_files), sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(task_yaml(family, data_files, dataset_path), sort_keys=False, allow_unicode=True)
     text = text.replace("'!function ", "!function ").replace("_results'", "_results").replace("_visual'", "_visual")
     text = text.replace("_text'", "_text").replace("_target'", "_target")
     (folder / f"{TASK}.yaml").write_text(text, encoding="utf-8")

@@ -14,3 +14,4 @@ from videokr.steps import youtube_search  # noqa: F401
 from videokr.steps import example_generation  # noqa: F401
 from videokr.steps import cot_validation, self_consistency, video_dependency  # noqa: F401
 from videokr.steps import quality_review  # noqa: F401
+from videokr.steps import benchmark, benchmark_sources, frame_probe, reannotation  # noqa: F401  (§4)

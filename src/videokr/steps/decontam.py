@@ -26,7 +26,7 @@ from videokr.hashing import digest_parts
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Resources, Result, Step, StepConfig
 from videokr.records import DecontamCheck, Outcome, Video
-from videokr.sets import EXAMPLE_STEPS, VIDEO_STEPS
+from videokr.sets import EXAMPLE_STEPS, VIDEO_STEPS, live_benchmark_items
 from videokr.store import Store
 
 STEP = "decontam"
@@ -46,7 +46,7 @@ def benchmark_refs(store: Store, video_root: Path | None, extra: Sequence[str], 
     """Benchmark videos: those of live benchmark items, then those of `extra` sources."""
     from videokr.decontam.run import VideoRef, videos_in_dir, videos_in_manifest
 
-    bench_ids = {r.video_id for r in store.live_outputs("import", "eval_item")}  # type: ignore[attr-defined]
+    bench_ids = {r.video_id for r in live_benchmark_items(store)}
     refs = [
         VideoRef(v.id, str(resolve_video(v.path, video_root)), v.youtube_id)  # type: ignore[attr-defined]
         for v in store.live_outputs("videos", "video") if v.id in bench_ids
