@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all bench clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP)
+# The review app's browser tests drive Debian's chromium (Playwright never downloads a browser); installed once.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test-all: $(STAMP) chromium
 	$(BIN)/python -m pytest -m ''
 
 clean:

@@ -11,6 +11,8 @@ from videokr.cli import prompts
 from videokr.cli import kb
 from videokr.cli import corpus
 from videokr.cli import seeds
+from videokr.cli import review
+from videokr.cli import benchmark
 
 app = typer.Typer(
     name="videokr",
@@ -41,6 +43,8 @@ prompts.register(app)
 kb.register(app)
 corpus.register(app)
 seeds.register(app)
+review.register(app)
+benchmark.register(app)
 
 
 def main() -> None:

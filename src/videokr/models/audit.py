@@ -173,6 +173,24 @@ def import_audit(store: Store, sheet: Path) -> dict[tuple[str, str], AuditSummar
     return audit_summaries(store)
 
 
+def set_audit_label(store: Store, step: str, model: str, audit_id: str, label: str | None,
+                    note: str | None = None) -> None:
+    """Set (or with None clear) the label of one sampled audit row, as the review app's `audit` queue does.
+
+    Runs inside the caller's transaction when there is one, so a reviewer's verdict and the label
+    the pool's eligibility reads land together. Unknown rows and labels are errors."""
+    ensure_audit_schema(store)
+    if label is not None and label not in ("fine", "soft", "hard"):
+        raise AuditError(f"label {label!r} is not one of fine, soft, hard")
+    with store.transaction() as conn:
+        changed = conn.execute(
+            "UPDATE model_audits SET label=?, note=?, updated_at=? WHERE step=? AND model=? AND audit_id=?",
+            (label, note, utcnow(), step, model, audit_id),
+        ).rowcount
+        if not changed:
+            raise AuditError(f"no sampled audit {audit_id!r} of {model} on step {step!r}")
+
+
 def audit_summaries(store: Store) -> dict[tuple[str, str], AuditSummary]:
     ensure_audit_schema(store)
     rows = store.execute(

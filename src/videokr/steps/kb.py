@@ -72,6 +72,7 @@ class KbStep(Step[BankEntry]):
         for source in self.config.sources:
             path = Path(source)
             entries += bank_entries(path if path.is_absolute() else self.context.root / path, self.context.root)
+        entries += approved_in_review(store)
         return iter(dedupe(entries))
 
     def item_id(self, item: BankEntry) -> str:
@@ -85,6 +86,14 @@ class KbStep(Step[BankEntry]):
         if item.lecture is None:
             return Result.reject(item.error or f"{item.where}: unusable entry", code=item.code, detail=detail)
         return Result.accept(item.lecture, detail=detail)
+
+
+def approved_in_review(store: Store) -> list[BankEntry]:
+    """The drafts approved in the review app's `syllabus` queue, as entries (see videokr.knowledge.review)."""
+    from videokr.knowledge.review import SYLLABUS_QUEUE, syllabus_entries
+    from videokr.review.verdicts import final_verdicts
+
+    return syllabus_entries(final_verdicts(store, SYLLABUS_QUEUE), draft_lectures_pending(store))
 
 
 ORDER_META = "kb.order:"  # + file label: the lecture ids of the file in its order, as last imported

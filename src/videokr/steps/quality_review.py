@@ -46,7 +46,7 @@ class VerdictLine:
 
     @property
     def where(self) -> str:
-        return f"{self.label}:{self.number}"
+        return f"{self.label}:{self.number}" if self.number else f"{self.label} {self.example_id}"
 
     @property
     def example_id(self) -> str | None:
@@ -71,6 +71,23 @@ def verdict_lines(path: Path, label: str, examples: Mapping[str, Example]) -> It
             continue
         seen[id_] = line.number
         yield VerdictLine(label, line.number, data, line.problem, examples.get(id_))
+
+
+REVIEW_QUEUE = "quality"
+REVIEW_LABEL = "review:quality"  # how verdicts of the review app are named in messages and details
+
+
+def review_lines(store: Store) -> list[VerdictLine]:
+    """The final verdicts of the review app's `quality` queue, as lines of a verdicts file would be."""
+    from videokr.review.verdicts import final_verdicts
+    from videokr.sets import live_set
+
+    examples = {e.id: e for e in live_set(store, "sft")}
+    lines = []
+    for example_id, verdict in final_verdicts(store, REVIEW_QUEUE).items():
+        data = {"id": example_id, **verdict.payload, "reviewer": verdict.reviewer, "note": verdict.note or ""}
+        lines.append(VerdictLine(REVIEW_LABEL, 0, data, None, examples.get(example_id)))  # type: ignore[arg-type]
+    return lines
 
 
 class VerdictError(ValueError):
@@ -120,7 +137,9 @@ class QualityReviewStep(Step[VerdictLine]):
     source = True
 
     def inputs(self, store: Store) -> list[VerdictLine]:
-        return []  # verdicts come in through `videokr corpus quality import FILE` (it passes the lines)
+        # Files come in through `videokr corpus quality import FILE` (it passes their lines); the review
+        # app's verdicts are read here, so `videokr run --only quality_review` brings them in.
+        return review_lines(store)
 
     def item_id(self, item: VerdictLine) -> str:
         id_ = item.example_id

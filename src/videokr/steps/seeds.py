@@ -29,7 +29,11 @@ from pydantic import Field, ValidationError
 from videokr.formats.official import (
     CONSUMED_KEYS,
     SKILL_NAMES,
+    ANSWER_KEYS,
     COT_KEYS,
+    OPTION_KEYS,
+    QUESTION_KEYS,
+    TYPE_KEYS,
     LineError,
     SourceLine,
     describe_validation_error,
@@ -42,7 +46,7 @@ from videokr.formats.official import (
     strip_think_tags,
     video_paths,
 )
-from videokr.hashing import digest_parts
+from videokr.hashing import digest_json, digest_parts
 from videokr.knowledge.subjects import UnknownName, find_discipline, find_subject
 from videokr.pipeline.recipe import register
 from videokr.pipeline.runner import StepReport
@@ -72,6 +76,7 @@ class SeedLine:
     item_id: str
     label: str  # the file as ids and messages name it (relative to the workspace when inside it)
     duplicate_of: int | None = None
+    review: dict[str, Any] | None = None  # the final verdict of the review app's `seeds` queue, if any
 
     @property
     def where(self) -> str:
@@ -94,6 +99,42 @@ def seed_lines(path: Path, root: Path) -> Iterator[SeedLine]:
             continue
         seen[id_] = line.line_no
         yield SeedLine(line, f"{SEEDS_STEP}:{label}#{id_}", label)
+
+
+REVIEW_QUEUE = "seeds"
+DROPPED_CODE = "dropped_by_review"
+# An edit names seed fields; each replaces every spelling of that field in the line.
+EDIT_KEYS: dict[str, tuple[str, ...]] = {
+    "question": QUESTION_KEYS, "options": OPTION_KEYS, "answer": ANSWER_KEYS, "cot": COT_KEYS,
+    "problem_type": TYPE_KEYS + ("question_type",), "subject": ("subject",), "skill": ("skill",),
+    "discipline": ("discipline",), "knowledge_point": ("knowledge_point",),
+}
+_EDIT_TARGET = {"answer": "solution", "cot": "think"}
+
+
+def with_review(store: Store, lines: list[SeedLine]) -> list[SeedLine]:
+    """The lines with the final verdicts of the `seeds` review queue folded in (so fingerprints follow them)."""
+    from dataclasses import replace
+
+    from videokr.review.verdicts import final_verdicts
+
+    final = final_verdicts(store, REVIEW_QUEUE)
+    return [replace(line, review={**final[line.item_id].payload, "reviewer": final[line.item_id].reviewer})
+            if line.item_id in final else line for line in lines]
+
+
+def apply_edit(data: dict[str, Any], edited: dict[str, Any]) -> dict[str, Any]:
+    """A seed line with a reviewer's edit applied (seed field names, see EDIT_KEYS). Raises LineError."""
+    unknown = sorted(set(edited) - set(EDIT_KEYS))
+    if unknown:
+        raise LineError(f"the review edit names unknown field(s) {', '.join(unknown)}; "
+                        f"editable: {', '.join(EDIT_KEYS)}")
+    out = dict(data)
+    for name, value in edited.items():
+        for key in EDIT_KEYS[name]:
+            out.pop(key, None)
+        out[_EDIT_TARGET.get(name, name)] = value
+    return out
 
 
 def _discipline(raw: Any) -> Discipline:
@@ -176,15 +217,19 @@ class SeedsStep(Step[SeedLine]):
 
     def inputs(self, store: Store) -> Iterator[SeedLine]:
         assert isinstance(self.config, SeedsConfig)
+        lines: list[SeedLine] = []
         for source in self.config.sources:
             path = Path(source)
-            yield from seed_lines(path if path.is_absolute() else self.context.root / path, self.context.root)
+            lines += seed_lines(path if path.is_absolute() else self.context.root / path, self.context.root)
+        yield from with_review(store, lines)
 
     def item_id(self, item: SeedLine) -> str:
         return item.item_id
 
     def item_fingerprint(self, item: SeedLine) -> str:
-        return digest_parts(item.label, item.line.line_no, item.line.text, item.duplicate_of)
+        if item.review is None:
+            return digest_parts(item.label, item.line.line_no, item.line.text, item.duplicate_of)
+        return digest_parts(item.label, item.line.line_no, item.line.text, item.duplicate_of, digest_json(item.review))
 
     def process(self, item: SeedLine) -> Result:
         line = item.line
@@ -195,8 +240,13 @@ class SeedsStep(Step[SeedLine]):
         if item.duplicate_of is not None:
             return Result.reject(f"{item.where}: id {example_id(line.data)!r} repeats line {item.duplicate_of}",
                                  code="duplicate_id", detail=detail)
+        review = item.review or {}
+        if review.get("decision") == "drop":
+            return Result.reject(f"{item.where}: dropped by reviewer {review.get('reviewer')}", code=DROPPED_CODE,
+                                 detail=detail)
         try:
-            seed = parse_seed(line.data, source=item.label, line_no=line.line_no)
+            data = apply_edit(line.data, review["edited"]) if review.get("edited") else line.data
+            seed = parse_seed(data, source=item.label, line_no=line.line_no)
         except LineError as exc:
             return Result.reject(f"{item.where}: {exc}", code="invalid", detail=detail)
         return Result.accept(seed, detail=detail)
@@ -234,7 +284,7 @@ def import_file(
 
     root = root or Path.cwd()
     step = step or SeedsStep(SeedsConfig(), StepContext(root=root))
-    lines = list(seed_lines(path, root))
+    lines = with_review(store, list(seed_lines(path, root)))
     report = run_step(store, step, items=lines, on_progress=on_progress)
     label = source_label(path, root)
     ids = {line.item_id for line in lines}

@@ -33,8 +33,6 @@ process: `python -m videokr.testing.media_server FOLDER --port 8766 --rate 10000
 from __future__ import annotations
 
 import argparse
-import mimetypes
-import re
 import socket
 import threading
 import time
@@ -44,54 +42,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-__all__ = ["BOT_CHECK_TITLE", "Fault", "MediaServer", "RequestLog", "parse_range"]
+from videokr.httprange import content_type, parse_range, range_headers
+
+__all__ = ["BOT_CHECK_TITLE", "Fault", "MediaServer", "RequestLog", "content_type", "parse_range"]
 
 CHUNK_BYTES = 64 * 1024
 BOT_CHECK_TITLE = "Sign in to confirm you're not a bot"
 PRIVATE_TITLE = "Private video"
 REMOVED_TITLE = "This video has been removed by the uploader"
 UNAVAILABLE_TITLE = "Video unavailable"
-
-_CONTENT_TYPES = {
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".m4a": "audio/mp4", ".webm": "video/webm",
-    ".mkv": "video/x-matroska", ".mov": "video/quicktime", ".html": "text/html; charset=utf-8",
-    ".json": "application/json", ".jsonl": "application/json",
-}
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-
-
-def content_type(path: Path) -> str:
-    """The media type a browser and yt-dlp expect for a file (video/mp4 for .mp4, whatever the platform's table says)."""
-    suffix = path.suffix.lower()
-    return _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
-    """The inclusive byte range a `Range` header asks of a `size`-byte file.
-
-    Returns (first, last); None when the whole file is to be sent (no header, or one that is
-    malformed or asks several ranges: ignoring it is what RFC 9110 prescribes); the string
-    "unsatisfiable" when it starts at or past the end of the file (416)."""
-    if not header:
-        return None
-    match = _RANGE.match(header)
-    if match is None:  # not bytes=, several ranges, garbage: serve the whole file
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:  # a suffix: the last N bytes
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last_text and last < first:
-        return None  # syntactically invalid: ignored
-    if first >= size:
-        return "unsatisfiable"
-    return first, min(last, size - 1)
 
 
 @dataclass
@@ -183,23 +142,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             size = path.stat().st_size
             wanted = parse_range(range_header, size)
-            if wanted == "unsatisfiable":
-                status = 416
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("Content-Length", "0")
+            status, headers, first, length = range_headers(wanted, size)
+            self.send_response(status)
+            if status != 416:
+                self.send_header("Content-Type", content_type(path))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if status == 416:
                 self.end_headers()
                 return
-            first, last = (0, size - 1) if wanted is None else wanted  # type: ignore[misc]
-            length = max(0, last - first + 1)
-            status = 200 if wanted is None else 206
-            self.send_response(status)
-            self.send_header("Content-Type", content_type(path))
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Content-Length", str(length))
-            if status == 206:
-                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
             self.end_headers()
             if head:
                 return
