@@ -28,7 +28,14 @@ CORPUS_COLLECTION = ["kb", "knowledge_points", "scenarios", "search_keywords", "
 # §3.3: six examples per safe video from expert seeds, then the three validators; the last one writes
 # the `Example`s the main job (videos → probe → decontam → split → export) takes with the official files'.
 CORPUS_GENERATION = ["seeds", "example_generation", "self_consistency", "video_dependency", "cot_validation"]
-PAPER_RECIPE = CORPUS_COLLECTION + CORPUS_GENERATION + DEFAULT_RECIPE
+# §4: VideoKR-Eval from the source benchmarks (nothing to do until `steps.benchmark_sources` names them,
+# e.g. through `videokr benchmark build`); ahead of `videos`, so its videos are registered, probed and held
+# against the training corpus by `decontam`.
+BENCHMARK_CONSTRUCTION = ["benchmark_sources", "frame_probe", "reannotation", "benchmark", "benchmark_export"]
+# §3.4's manual quality assessment: the review app's verdicts on the sampled SFT examples (after `split`).
+QUALITY_ASSESSMENT = ["quality_review"]
+PAPER_RECIPE = (CORPUS_COLLECTION + CORPUS_GENERATION + BENCHMARK_CONSTRUCTION + DEFAULT_RECIPE[:-1]
+                + QUALITY_ASSESSMENT + DEFAULT_RECIPE[-1:])
 RECIPES = {"paper": PAPER_RECIPE, "official": DEFAULT_RECIPE}
 
 

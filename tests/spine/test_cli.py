@@ -129,10 +129,14 @@ def test_init_writes_the_paper_recipe_and_a_fresh_workspace_runs_empty(tmp_path)
     from typer.testing import CliRunner
 
     from videokr.cli.main import app
-    from videokr.config import CORPUS_COLLECTION, CORPUS_GENERATION, DEFAULT_RECIPE, PAPER_RECIPE
+    from videokr.config import (BENCHMARK_CONSTRUCTION, CORPUS_COLLECTION, CORPUS_GENERATION, DEFAULT_RECIPE,
+                                PAPER_RECIPE, QUALITY_ASSESSMENT)
     from videokr.workspace import Workspace
 
-    assert PAPER_RECIPE == CORPUS_COLLECTION + CORPUS_GENERATION + DEFAULT_RECIPE and CORPUS_COLLECTION[-1] == "safety"
+    assert PAPER_RECIPE == (CORPUS_COLLECTION + CORPUS_GENERATION + BENCHMARK_CONSTRUCTION
+                            + ["import", "videos", "probe", "decontam", "split"] + QUALITY_ASSESSMENT + ["export"])
+    assert CORPUS_COLLECTION[-1] == "safety" and DEFAULT_RECIPE == ["import", "videos", "probe", "decontam", "split",
+                                                                   "export"]
     assert CORPUS_GENERATION == ["seeds", "example_generation", "self_consistency", "video_dependency", "cot_validation"]
     runner = CliRunner()
     assert runner.invoke(app, ["init", str(tmp_path / "ws")]).exit_code == 0
