@@ -94,6 +94,15 @@ class ModelConfig(BaseModel):
         return key
 
 
+def distinct_model_names(names: list[str] | None, none_given: str) -> list[str]:
+    """A step's list of model names, checked: at least one (else `none_given`), none twice."""
+    if not names:
+        raise ValueError(none_given)
+    if len(set(names)) != len(names):
+        raise ValueError("a model is named twice")
+    return names
+
+
 class MissingKeyError(RuntimeError):
     pass
 

@@ -34,6 +34,7 @@ from pydantic import Field, field_validator
 
 from videokr.dataurl import jpeg_data_url
 from videokr.hashing import digest_json, seed_of
+from videokr.models.config import distinct_model_names
 from videokr.models.gateway import Gateway
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
@@ -73,11 +74,7 @@ class FrameProbeConfig(PromptConfig):
     @field_validator("models")
     @classmethod
     def _named_models(cls, value: list[str] | None) -> list[str]:
-        if not value:
-            raise ValueError("name the probe models")
-        if len(set(value)) != len(value):
-            raise ValueError("a model is named twice")
-        return value
+        return distinct_model_names(value, "name the probe models")
 
 
 def probe_message(text: str, jpeg: bytes) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from videokr.errors import Transient
 from videokr.hashing import seed_of
-from videokr.models.config import INTERNVL_38B, QWEN3_VL_32B, self_hosted_models
+from videokr.models.config import INTERNVL_38B, QWEN3_VL_32B, distinct_model_names, self_hosted_models
 from videokr.models.frames import user_message_with_frames
 from videokr.models.gateway import Gateway
 from videokr.pipeline.recipe import register
@@ -68,11 +68,7 @@ class VideoDependencyConfig(ValidatorConfig):
     @field_validator("models")
     @classmethod
     def _named_models(cls, value: list[str] | None) -> list[str]:
-        if not value:
-            raise ValueError("name the models that answer from the text and the frames")
-        if len(set(value)) != len(value):
-            raise ValueError("a model is named twice")
-        return value
+        return distinct_model_names(value, "name the models that answer from the text and the frames")
 
 
 @register
