@@ -1,12 +1,11 @@
 """`videokr review`: serve the review app (every human queue in one place); its subcommands come from
-`cli/review_interop.py` (Label Studio and Argilla export/import) when that module is installed."""
+`cli/review_interop.py` (Label Studio and Argilla export/import)."""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
+from videokr.cli import review_interop
 from videokr.cli.common import fail, workspace
 
 review_app = typer.Typer(help="Human review queues: audits, seeds, quality, re-annotation, syllabus drafts.",
@@ -15,13 +14,7 @@ review_app = typer.Typer(help="Human review queues: audits, seeds, quality, re-a
 
 def register(app: typer.Typer) -> None:
     app.add_typer(review_app, name="review")
-    try:
-        interop = importlib.import_module("videokr.cli.review_interop")
-    except ModuleNotFoundError as exc:
-        if exc.name != "videokr.cli.review_interop":
-            raise
-        return
-    interop.register(review_app)
+    review_interop.register(review_app)
 
 
 @review_app.callback()
