@@ -91,6 +91,11 @@ def test_syllabus_approval_reaches_the_bank(ws: Workspace):
         "review:syllabus"
     assert sum(1 for i in new if i.startswith("kb:biology/")) == 8
     assert not any(lec.draft for lec in new.values())
+    # decided drafts are no longer pending (kb status, kb draft), yet stay in the queue for a second reviewer
+    from videokr.steps.kb import draft_lectures_pending
+
+    assert not {lec.subject for lec in draft_lectures_pending(ws.store)} & {"Biology", "Geography"}
+    assert {"draft:biology", "draft:geography"} <= {i.item_id for i in queue_items(ws.store, "syllabus", ws)}
 
 
 def test_parse_timestamps():

@@ -178,13 +178,14 @@ def reannotation_items(store: Store, workspace: Workspace) -> list[ReviewItem]:
 
 
 def syllabus_items(store: Store, workspace: Workspace) -> list[ReviewItem]:
-    """One item per subject with a pending draft (`videokr kb draft`): its courses, lectures, objectives."""
+    """One item per subject with a live draft (`videokr kb draft`): its courses, lectures, objectives — decided
+    ones included, so a second reviewer can look and a verdict can be revised."""
     from videokr.knowledge.draft import draft_item_id
     from videokr.knowledge.review import draft_syllabus
-    from videokr.steps.kb import draft_lectures_pending
+    from videokr.steps.kb import live_draft_lectures
 
     by_subject: dict[str, list[Lecture]] = {}
-    for lecture in draft_lectures_pending(store):
+    for lecture in live_draft_lectures(store):
         by_subject.setdefault(lecture.subject, []).append(lecture)
     items = []
     for subject, lectures in by_subject.items():

@@ -93,7 +93,7 @@ def approved_in_review(store: Store) -> list[BankEntry]:
     from videokr.knowledge.review import SYLLABUS_QUEUE, syllabus_entries
     from videokr.review.verdicts import final_verdicts
 
-    return syllabus_entries(final_verdicts(store, SYLLABUS_QUEUE), draft_lectures_pending(store))
+    return syllabus_entries(final_verdicts(store, SYLLABUS_QUEUE), live_draft_lectures(store))
 
 
 ORDER_META = "kb.order:"  # + file label: the lecture ids of the file in its order, as last imported
@@ -113,6 +113,17 @@ def approved_lectures(store: Store) -> list[Lecture]:
 
 
 def draft_lectures_pending(store: Store) -> list[Lecture]:
+    """The live drafts no reviewer has decided on yet (an approval in the review app brings the subject
+    into the bank through this step; a rejection retires it from consideration)."""
+    from videokr.knowledge.draft import draft_item_id
+    from videokr.knowledge.review import SYLLABUS_QUEUE
+    from videokr.review.verdicts import final_verdicts
+
+    decided = set(final_verdicts(store, SYLLABUS_QUEUE))
+    return [lecture for lecture in live_draft_lectures(store) if draft_item_id(lecture.subject) not in decided]
+
+
+def live_draft_lectures(store: Store) -> list[Lecture]:
     """The live drafts: subjects in Table 6's order, lectures in the order the model proposed them."""
     order: dict[str, int] = {}
     for entry in store.ledger_entries(DRAFT_STEP, Outcome.ACCEPTED):
