@@ -212,6 +212,14 @@ def run_sft(args: argparse.Namespace) -> None:
 
     base = run("baseline", baseline_step, checkpointing=True)
     runs = [run("videokr", videokr_step, checkpointing=args.videokr_checkpointing)]
+    if args.cudnn_attention:  # the same step with PyTorch's cuDNN attention kernel instead of its default
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def cudnn_step(sample: dict[str, Any]) -> Any:
+            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
+                return videokr_step(sample)
+
+        runs.append(run("videokr cudnn-attention", cudnn_step, checkpointing=args.videokr_checkpointing))
     if args.compile:  # the same step with `compile: true` (each layer compiled once, in the first steps)
         from videokr.inference.engine import compile_layers
 
@@ -442,6 +450,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="SFT: steps per run")
     parser.add_argument("--videokr-checkpointing", action="store_true", help="SFT: videokr recomputes activations too")
     parser.add_argument("--compile", action="store_true", help="SFT: also time videokr with `compile: true`")
+    parser.add_argument("--cudnn-attention", action="store_true",
+                        help="SFT: also time videokr with PyTorch's cuDNN attention kernel (an experiment)")
     parser.add_argument("--prompts", type=int, default=32, help="GRPO: prompts per step")
     parser.add_argument("--baseline-prompts", type=int, default=4, help="GRPO: prompts the baseline runs")
     parser.add_argument("--recompute-prompt", action="store_true",
