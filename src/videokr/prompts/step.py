@@ -41,6 +41,19 @@ class DryRun(Exception):
     """The gateway only priced the request; there is no reply to make records of."""
 
 
+async def reply_text(gateway: Gateway, model: str, message: dict[str, Any], *, step: str, step_version: str,
+                     salt: str = "") -> str:
+    """The text of `model`'s reply to one user `message` (free text, no schema); raises DryRun when the
+    request was only priced, and the reply's own failure (transient, or a verdict for a refusal)."""
+    reply = await gateway.chat(model, [message], step=step, step_version=step_version, salt=salt)
+    if reply.dry_run:
+        raise DryRun("dry run: not sent")
+    failure = reply.failure()
+    if failure is not None:
+        raise failure
+    return reply.content or ""
+
+
 class PromptConfig(StepConfig):
     """What every prompted step's section of `videokr.yaml` may say, besides its own settings."""
 

@@ -39,7 +39,7 @@ from videokr.models.gateway import Gateway
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
 from videokr.prompts import render_prompt
-from videokr.prompts.step import DryRun, NoModelForStep, PromptConfig, PromptedStep
+from videokr.prompts.step import NoModelForStep, PromptConfig, PromptedStep, reply_text
 from videokr.records import BenchmarkCandidate, FrameProbe, ProbeTrial
 from videokr.steps.validation import TIME_TOLERANCE_S, question_values
 from videokr.steps.visual_relevance import DEFAULT_MAX_SIDE
@@ -184,11 +184,6 @@ class FrameProbeStep(PromptedStep[BenchmarkCandidate]):
         return Result.accept(*probes, detail={"solvable_by": [p.model for p in probes if p.solvable]})
 
     async def _answer(self, gateway: Gateway, model: str, trial: int, message: dict[str, Any]) -> str:
-        """The reply text of one trial; raises the reply's own failure (transient, or a verdict for a refusal)."""
-        reply = await gateway.chat(model, [message], step=self.name, step_version=self.version, salt=f"trial {trial}")
-        if reply.dry_run:
-            raise DryRun("dry run: not sent")
-        failure = reply.failure()
-        if failure is not None:
-            raise failure
-        return reply.content or ""
+        """The reply text of one trial (each trial its own request: the salt keeps them apart in the cache)."""
+        return await reply_text(gateway, model, message, step=self.name, step_version=self.version,
+                                salt=f"trial {trial}")

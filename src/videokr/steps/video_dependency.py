@@ -34,7 +34,7 @@ from videokr.models.gateway import Gateway
 from videokr.pipeline.recipe import register
 from videokr.pipeline.step import Result
 from videokr.prompts import render_prompt
-from videokr.prompts.step import DryRun, NoModelForStep
+from videokr.prompts.step import NoModelForStep, reply_text
 from videokr.records import ExampleCheck
 from videokr.steps.validation import (
     ValidatorStep,
@@ -114,7 +114,8 @@ class VideoDependencyStep(ValidatorStep):
                                          dependency_seed(candidate.id))
         text = render_prompt(self.template, question_values(candidate, len(frames)))
         message = user_message_with_frames(text, frames, max_images=len(frames))
-        replies = await asyncio.gather(*(self._answer(gateway, model, message) for model in self.asked))
+        replies = await asyncio.gather(*(reply_text(gateway, model, message, step=self.name,
+                                                    step_version=self.version) for model in self.asked))
         verdicts = {model: agreement(candidate, reply) for model, reply in zip(self.asked, replies, strict=True)}
         answers = {model: v.read for model, v in verdicts.items()}
         shown = [t for t, _ in frames]
@@ -130,12 +131,3 @@ class VideoDependencyStep(ValidatorStep):
             models=list(self.asked), answers=answers, frame_times_s=shown, detail=said),
             detail={"right": right})
 
-    async def _answer(self, gateway: Gateway, model: str, message: dict[str, Any]) -> str:
-        """The model's reply text; raises the reply's own failure (transient, or a verdict for a refusal)."""
-        reply = await gateway.chat(model, [message], step=self.name, step_version=self.version)
-        if reply.dry_run:
-            raise DryRun("dry run: not sent")
-        failure = reply.failure()
-        if failure is not None:
-            raise failure
-        return reply.content or ""
