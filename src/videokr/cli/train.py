@@ -36,6 +36,18 @@ def _section(ws: Any, name: str, overrides: dict[str, Any]) -> Any:
                        for e in exc.errors()))
 
 
+def _model_and_out(ws: Any, stage: str, model: Path | None, out: Path | None, config: Any) -> tuple[Path, Path]:
+    """The checkpoint to start from and the output folder: from the command line, else `train.STAGE` of
+    videokr.yaml; a clear error when neither says."""
+    model_path = _path(model, config.model, ws.root)
+    out_path = _path(out, config.out, ws.root)
+    if model_path is None:
+        fail(f"which model? pass --model PATH (or set train.{stage}.model in videokr.yaml)")
+    if out_path is None:
+        fail(f"where to? pass --out DIR (or set train.{stage}.out in videokr.yaml)")
+    return model_path, out_path  # type: ignore[return-value]
+
+
 def _path(given: Path | None, configured: str | None, root: Path) -> Path | None:
     """A path from the command line (as typed) or from videokr.yaml (relative to the workspace)."""
     if given is not None:
@@ -69,12 +81,7 @@ def sft(
     config = _section(ws, "sft", {"max_steps": max_steps, "global_batch": global_batch, "micro_batch": micro_batch,
                                   "save_steps": save_steps, "video_budget": video_budget, "precision": precision,
                                   "max_frames": max_frames, "max_video_tokens": max_video_tokens})
-    model_path = _path(model, config.model, ws.root)
-    out_path = _path(out, config.out, ws.root)
-    if model_path is None:
-        fail("which model? pass --model PATH (or set train.sft.model in videokr.yaml)")
-    if out_path is None:
-        fail("where to? pass --out DIR (or set train.sft.out in videokr.yaml)")
+    model_path, out_path = _model_and_out(ws, "sft", model, out, config)
     examples = _ready(ws, model_path, "sft")
 
     from videokr.train.model import ModelError
@@ -126,12 +133,7 @@ def grpo(
                                    "max_video_tokens": max_video_tokens, "freeze_vision_tower": frozen,
                                    "freeze_projector": frozen, "seed": seed, "save_rollouts": save_rollouts,
                                    "precision": precision, "rollout_rows": rollout_rows})
-    model_path = _path(model, config.model, ws.root)
-    out_path = _path(out, config.out, ws.root)
-    if model_path is None:
-        fail("which model? pass --model PATH (or set train.grpo.model in videokr.yaml)")
-    if out_path is None:
-        fail("where to? pass --out DIR (or set train.grpo.out in videokr.yaml)")
+    model_path, out_path = _model_and_out(ws, "grpo", model, out, config)
     if model_path.is_dir() and not (model_path / "config.json").is_file():
         fail(f"{model_path}: no model checkpoint there (no config.json)")
     examples = _ready(ws, model_path, "rl")
