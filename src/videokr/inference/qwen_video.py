@@ -274,7 +274,8 @@ def plain_value(value: Any) -> Any:
 
 IGNORE_INDEX = -100  # the label the loss skips (PyTorch's cross-entropy default)
 _PAD_VALUES = {"attention_mask": 0, "mm_token_type_ids": 0, "token_type_ids": 0}  # input_ids: the pad id
-_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+# the video inputs: a batch (or a packed row) concatenates them along the patches, not along the rows
+VIDEO_INPUT_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 _TURN_SENTINEL = "\u2402videokr-turn\u2402"
 
 
@@ -340,7 +341,7 @@ def supervised_row(prompt_part: Any, response_ids: Sequence[int]) -> dict[str, A
     length = int(prompt_part["input_ids"].shape[1])
     response = torch.tensor([list(response_ids)], dtype=prompt_part["input_ids"].dtype)
     for key, value in prompt_part.items():
-        if key in _VIDEO_KEYS:
+        if key in VIDEO_INPUT_KEYS:
             row[key] = value
         elif key == "input_ids":
             row[key] = torch.cat([value, response], dim=1)
@@ -363,7 +364,7 @@ def collate_rows(rows: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
     batch: dict[str, Any] = {}
     for key in rows[0]:
         values = [r[key] for r in rows]
-        if key in _VIDEO_KEYS:
+        if key in VIDEO_INPUT_KEYS:
             batch[key] = torch.cat(values, dim=0)
             continue
         fill = pad_id if key == "input_ids" else IGNORE_INDEX if key == "labels" else _PAD_VALUES[key]

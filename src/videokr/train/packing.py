@@ -21,11 +21,10 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from videokr.inference.qwen_video import IGNORE_INDEX
+from videokr.inference.qwen_video import IGNORE_INDEX, VIDEO_INPUT_KEYS
 
 _ROPE_INPUTS = ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
                 "attention_mask")
-_VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
 
 def rope_positions(model: Any, row: dict[str, Any]) -> Any:
@@ -59,5 +58,5 @@ def pack_rows(rows: Sequence[dict[str, Any]], model: Any) -> dict[str, Any]:
         if key == "attention_mask":
             continue  # the block-diagonal mask follows from the text positions
         values = [row[key] for row in rows]
-        packed[key] = torch.cat(values, dim=0 if key in _VIDEO_KEYS else 1)
+        packed[key] = torch.cat(values, dim=0 if key in VIDEO_INPUT_KEYS else 1)
     return packed
