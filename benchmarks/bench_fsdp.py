@@ -55,6 +55,7 @@ def worker(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
 
     from bench_train import SFT_RESPONSES, build_model, lm_flops, matmul_peak, sft_sample, sync
+    from videokr.inference.vision_attention import batch_vision_attention
     from videokr.train.loss import forward_loss_sum
     from videokr.train.model import enable_checkpointing, parameter_groups
 
@@ -62,6 +63,7 @@ def worker(args: argparse.Namespace) -> None:
     device = acc.device
     peak = matmul_peak("cuda")
     model, config = build_model(False, str(device))
+    batch_vision_attention(model)  # as `videokr train sft` loads it
     if args.precision == "mixed":
         model = model.float()  # master weights in float32; accelerate autocasts the compute to bf16
     if args.checkpointing:

@@ -10,6 +10,7 @@ out (128 frames of 256×256 = 4,096 video tokens plus timestamps), see ``bench_g
     python benchmarks/bench_train.py sft --small --steps 3     # tiny shapes: a smoke run on the CPU
     python benchmarks/bench_train.py sft-batch                 # the largest micro-batch that fits, with and without recomputation
     python benchmarks/bench_train.py sft-pack --steps 8        # packed against padded micro-batches of spread lengths
+    python benchmarks/bench_train.py sft-profile --compile     # where the SFT step's time goes; attention kernels alone
 
 **SFT.** Each step is one example (batch 1) — forward, backward, gradient clipping, an AdamW
 step. Examples of 6,952 tokens (the video, then 2,600 text tokens of which the last 300–1,100 are
@@ -211,6 +212,9 @@ def run_sft(args: argparse.Namespace) -> None:
         return result
 
     base = run("baseline", baseline_step, checkpointing=True)
+    from videokr.inference.vision_attention import batch_vision_attention
+
+    batch_vision_attention(model)  # videokr's models attend all frame groups at once (train.model.load_model)
     runs = [run("videokr", videokr_step, checkpointing=args.videokr_checkpointing)]
     if args.cudnn_attention:  # the same step with PyTorch's cuDNN attention kernel instead of its default
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -335,6 +339,136 @@ def run_sft_pack(args: argparse.Namespace) -> None:
           "max_loss_rel_diff": round(worst, 5)})
 
 
+KERNEL_KINDS = (  # (kind, substrings of a CUDA kernel's name), first match wins
+    ("attention", ("flash", "fmha", "attention", "cudnn", "sdpa")),
+    ("matmul", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "sm90_", "sm80_")),
+    ("optimizer", ("adam", "multi_tensor", "foreach")),
+    ("compiled (triton)", ("triton",)),
+    ("embedding / index", ("embedding", "index", "scatter", "gather")),
+    ("elementwise / reduce", ("elementwise", "reduce", "vectorized", "copy", "fill", "cat")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, needles in KERNEL_KINDS:
+        if any(n in lowered for n in needles):
+            return kind
+    return "other"
+
+
+def attention_kernels(tokens: int, config: Any) -> None:
+    """SDPA forward + backward alone at one example's length, per PyTorch backend, with the model's
+    grouped KV heads (``enable_gqa``) and with them repeated to every query head."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    text = config.text_config
+    heads, kv, dim = text.num_attention_heads, text.num_key_value_heads, text.head_dim
+    flops = 6 * tokens * tokens * heads * dim
+    for backend in (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION):
+        for grouped in (True, False):
+            q = torch.randn(1, heads, tokens, dim, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+            k, v = (torch.randn(1, kv if grouped else heads, tokens, dim, device="cuda", dtype=torch.bfloat16,
+                                requires_grad=True) for _ in range(2))
+            try:
+                with sdpa_kernel([backend]):
+                    def once() -> None:
+                        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                                               enable_gqa=grouped)
+                        out.backward(torch.ones_like(out))
+                    for _ in range(3):
+                        once()
+                    sync()
+                    began = time.perf_counter()
+                    for _ in range(10):
+                        once()
+                    sync()
+                seconds = (time.perf_counter() - began) / 10
+                emit({"probe": "attention alone", "backend": backend.name, "grouped_kv": grouped, "tokens": tokens,
+                      "ms_fwd_bwd": round(seconds * 1e3, 2), "tflops": round(flops / seconds / 1e12, 1),
+                      "per_step_s": round(seconds * text.num_hidden_layers, 3)})
+            except RuntimeError as exc:
+                emit({"probe": "attention alone", "backend": backend.name, "grouped_kv": grouped,
+                      "error": str(exc).splitlines()[0][:160]})
+
+
+def run_sft_profile(args: argparse.Namespace) -> None:
+    """Where videokr's SFT step (no recomputation; ``--compile`` for ``compile: true``) spends its time:
+    the step's phases timed by CUDA events (vision tower forward, the rest of the forward, backward,
+    clipping, optimizer), the GPU time of two steps by kind of kernel with the heaviest kernels, then
+    the attention kernels alone at the example's length."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from videokr.train.loss import forward_loss_sum
+    from videokr.train.model import vision_module
+
+    from videokr.inference.vision_attention import batch_vision_attention
+
+    device = "cuda"
+    model, config = build_model(args.small, device)
+    if not args.own_vision_attention:
+        batch_vision_attention(model)
+    if args.compile:
+        from videokr.inference.engine import compile_layers
+
+        compile_layers(model)
+    model.gradient_checkpointing_disable()
+    model.train()
+    optimizer, params = fresh_optimizer(model, device)
+    samples = [sft_sample(config, i, 700, device) for i in range(args.steps)]
+    marks: dict[str, Any] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = torch.cuda.Event(enable_timing=True)
+        marks[name].record()
+
+    visual = vision_module(model)
+    visual.register_forward_pre_hook(lambda *_: mark("vision_begin"))
+    visual.register_forward_hook(lambda *_: mark("vision_end"))
+
+    def step(sample: dict[str, Any]) -> dict[str, float]:
+        mark("begin")
+        loss = forward_loss_sum(model, sample) / int((sample["labels"] != -100).sum())
+        mark("forward")
+        loss.backward()
+        mark("backward")
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        mark("clip")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        mark("optimizer")
+        sync()
+        t = {k: marks["begin"].elapsed_time(v) / 1e3 for k, v in marks.items()}
+        return {"vision_forward": t["vision_end"] - t["vision_begin"],
+                "rest_of_forward": t["forward"] - (t["vision_end"] - t["vision_begin"]),
+                "backward": t["backward"] - t["forward"], "clip": t["clip"] - t["backward"],
+                "optimizer": t["optimizer"] - t["clip"], "step": t["optimizer"]}
+
+    phases = [step(s) for s in samples]
+    kept = phases[min(2, len(phases) - 1):]
+    emit({"probe": "sft phases", "compile": args.compile, "tokens": int(samples[0]["input_ids"].shape[1]),
+          **{k: round(sum(p[k] for p in kept) / len(kept), 4) for k in kept[0]}})
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for sample in samples[:2]:
+            step(sample)
+    kinds: dict[str, float] = {}
+    kernels = []
+    for event in prof.key_averages():
+        if event.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        spent = getattr(event, "self_device_time_total", 0) / 2e6  # µs over two steps → s per step
+        kinds[kernel_kind(event.key)] = kinds.get(kernel_kind(event.key), 0.0) + spent
+        kernels.append((spent, event.key, event.count // 2))
+    emit({"probe": "sft kernels by kind (s per step)", **{k: round(v, 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
+          "total": round(sum(kinds.values()), 4)})
+    for spent, name, count in sorted(kernels, reverse=True)[:25]:
+        emit({"probe": "sft kernel", "s_per_step": round(spent, 4), "calls": count, "kind": kernel_kind(name),
+              "name": name[:140]})
+    attention_kernels(int(samples[0]["input_ids"].shape[1]), config)
+
+
 def run_grpo(args: argparse.Namespace) -> None:
     import torch
 
@@ -445,13 +579,15 @@ def run_grpo(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("sft", "sft-batch", "sft-pack", "grpo"))
+    parser.add_argument("what", choices=("sft", "sft-batch", "sft-pack", "sft-profile", "grpo"))
     parser.add_argument("--small", action="store_true", help="tiny shapes (a smoke run)")
     parser.add_argument("--steps", type=int, default=20, help="SFT: steps per run")
     parser.add_argument("--videokr-checkpointing", action="store_true", help="SFT: videokr recomputes activations too")
     parser.add_argument("--compile", action="store_true", help="SFT: also time videokr with `compile: true`")
     parser.add_argument("--cudnn-attention", action="store_true",
                         help="SFT: also time videokr with PyTorch's cuDNN attention kernel (an experiment)")
+    parser.add_argument("--own-vision-attention", action="store_true",
+                        help="sft-profile: keep the vision tower's own per-group attention loop")
     parser.add_argument("--prompts", type=int, default=32, help="GRPO: prompts per step")
     parser.add_argument("--baseline-prompts", type=int, default=4, help="GRPO: prompts the baseline runs")
     parser.add_argument("--recompute-prompt", action="store_true",
@@ -460,7 +596,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=256)
     args = parser.parse_args()
-    {"sft": run_sft, "sft-batch": run_sft_batch, "sft-pack": run_sft_pack, "grpo": run_grpo}[args.what](args)
+    {"sft": run_sft, "sft-batch": run_sft_batch, "sft-pack": run_sft_pack, "sft-profile": run_sft_profile, "grpo": run_grpo}[args.what](args)
 
 
 if __name__ == "__main__":

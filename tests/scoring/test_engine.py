@@ -164,29 +164,6 @@ def test_step_logits_equal_a_full_forward_pass(make, attention: str) -> None:  #
         torch.testing.assert_close(have, want, atol=2e-4, rtol=1e-4)
 
 
-@MODELS
-def test_batched_vision_attention_equals_the_models_own(make, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from videokr.inference import vision_attention
-    from videokr.inference.vision_attention import batch_vision_attention
-
-    lengths: list[int | None] = []
-    equal_length = vision_attention._equal_length
-    monkeypatch.setattr(vision_attention, "_equal_length", lambda cu: lengths.append(equal_length(cu)) or lengths[-1])
-
-    tok = tiny_tokenizer()
-    model = make(tok).float()
-    backend = TransformersBackend(model, tok)
-    inputs = backend._inputs(_requests(3)[2:])  # 6 frames: 3 temporal groups
-    with torch.inference_mode():
-        before = model(**inputs).logits
-        patched = batch_vision_attention(model)
-        after = model(**inputs).logits
-    assert patched == len(model.model.visual.blocks)
-    assert batch_vision_attention(model) == 0  # idempotent
-    assert lengths and all(n for n in lengths)  # the batched path ran in every layer
-    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
-
-
 def test_top_p_falls_back_to_a_full_sort_when_the_candidates_hold_too_little() -> None:
     flat = torch.zeros(1, 2 * engine.NUCLEUS_CANDIDATES)  # uniform: the top 256 of 512 hold half the mass
     sampler = engine.Sampler(engine.Sampling(1, temperature=1.0, top_p=0.9, seed=0))
