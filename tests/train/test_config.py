@@ -90,16 +90,17 @@ def test_root_config_does_not_import_training_at_load() -> None:
 
 
 def test_speed_settings_default_to_what_users_get_today() -> None:
-    """Recomputation on and no compilation unless asked (LLaMA-Factory's defaults); GRPO in fp32 with
-    rollout rows sized by memory unless asked."""
+    """Recomputation on (LLaMA-Factory's default), compilation where it was measured to pay; GRPO in fp32
+    with rollout rows sized by memory unless asked."""
     from videokr.train.config import SFT_COMPILE, SFT_GRADIENT_CHECKPOINTING
     from videokr.train.grpo import ROLLOUT_MEMORY_SHARE
     from videokr.train.grpo_config import GRPOConfig
 
-    assert (SFT_GRADIENT_CHECKPOINTING, SFT_COMPILE) == (True, False)
+    assert (SFT_GRADIENT_CHECKPOINTING, SFT_COMPILE) == (True, "auto")
     config = SFTConfig()
-    assert (config.gradient_checkpointing, config.compile) == (True, False)
-    assert SFTConfig(compile=True, gradient_checkpointing=False).compile
+    assert (config.gradient_checkpointing, config.compile) == (True, "auto")
+    assert SFTConfig(compile=True, gradient_checkpointing=False).compile is True
+    assert SFTConfig.model_validate({"compile": False}).compile is False
     grpo = GRPOConfig()
     assert (grpo.precision, grpo.rollout_rows) == ("fp32", None) and ROLLOUT_MEMORY_SHARE == 0.5
     assert (grpo.seed, grpo.save_steps, grpo.keep_checkpoints, grpo.video_budget) == (42, 50, 1, "paper")
@@ -122,3 +123,14 @@ def test_weights_and_biases_joins_only_when_configured(monkeypatch) -> None:
     assert ("tensorboard" in trackers.available_trackers()) == bool(is_tensorboard_available())
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert ("wandb" in trackers.available_trackers()) == bool(is_wandb_available())
+
+
+def test_compile_auto_means_a_cuda_device_without_fsdp() -> None:
+    from videokr.train.config import compile_layers_for
+
+    assert compile_layers_for("auto", "cuda", sharded=False)
+    assert not compile_layers_for("auto", "cuda", sharded=True)
+    assert not compile_layers_for("auto", "cpu", sharded=False)
+    assert compile_layers_for(True, "cpu", sharded=True) and not compile_layers_for(False, "cuda", sharded=False)
+    with pytest.raises(ValueError):
+        SFTConfig.model_validate({"compile": "sometimes"})

@@ -31,7 +31,7 @@ from typing import Any
 
 from videokr.records import Example
 from videokr.train import checkpoint as ckpt
-from videokr.train.config import SFTConfig
+from videokr.train.config import SFTConfig, compile_layers_for
 from videokr.train.data import Row, SFTRows, Skipped, collate, lookahead, training_budget
 from videokr.train.loss import forward_loss_sum
 from videokr.train.packing import pack_rows
@@ -159,7 +159,10 @@ class _Run:
         model.config.use_cache = False
         if config.gradient_checkpointing:
             enable_checkpointing(model)
-        if config.compile:
+        from accelerate.utils import DistributedType
+
+        self.compiled = compile_layers_for(config.compile, acc.device.type, acc.distributed_type == DistributedType.FSDP)
+        if self.compiled:
             from videokr.inference.engine import compile_layers
 
             compile_layers(model)
@@ -190,7 +193,7 @@ class _Run:
             (self.out / ckpt.RUN_CONFIG).write_text(json.dumps({
                 "model": str(self.model_path), "examples": len(self.examples), "total_steps": self.steps,
                 "accumulation_steps": self.accum, "processes": acc.num_processes,
-                "distributed": str(acc.distributed_type), "video_budget": self.budget.name,
+                "distributed": str(acc.distributed_type), "compiled": self.compiled, "video_budget": self.budget.name,
                 "max_frames": self.budget.max_frames, "max_video_tokens": self.budget.max_video_tokens,
                 "trainable_parameters": trainable, "parameters": total, "frozen": self.frozen,
                 "settings": config.model_dump(mode="json"),
