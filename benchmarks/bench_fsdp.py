@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch.distributed as dist
     from accelerate import Accelerator
 
-    from bench_train import SFT_RESPONSES, build_model, lm_flops, matmul_peak, sft_sample, sync
+    from bench_train import SFT_RESPONSES, build_model, lm_flops, matmul_peak, sft_sample, timed_step
     from videokr.inference.vision_attention import batch_vision_attention
     from videokr.train.loss import forward_loss_sum
     from videokr.train.model import enable_checkpointing, parameter_groups
@@ -77,20 +76,15 @@ def worker(args: argparse.Namespace) -> None:
     samples = [sft_sample(config, 100 * rank + i, low + (high - low) * ((7 * i) % args.steps) // max(1, args.steps - 1),
                           str(device)) for i in range(args.steps)]
     torch.cuda.reset_peak_memory_stats()
-    times, losses = [], []
-    for sample in samples:
-        sync()
-        began = time.perf_counter()
-        learned = int((sample["labels"] != -100).sum())
+
+    def backward(sample: dict[str, Any]) -> Any:
         with acc.autocast():
-            loss = forward_loss_sum(model, sample) / learned
+            loss = forward_loss_sum(model, sample) / int((sample["labels"] != -100).sum())
         acc.backward(loss)
-        acc.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        sync()
-        times.append(time.perf_counter() - began)
-        losses.append(float(loss))
+        return loss.detach()
+
+    times, losses = map(list, zip(*(timed_step(lambda s=sample: backward(s), optimizer, params, acc.clip_grad_norm_)
+                                    for sample in samples)))
     warm = min(2, len(samples) - 1)
     seconds = sum(times[warm:]) / len(times[warm:])
     tokens = sum(int(s["input_ids"].shape[1]) for s in samples[warm:]) / len(samples[warm:])

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -99,14 +98,15 @@ def fresh_optimizer(model: Any, device: str) -> tuple[Any, list[Any]]:
     return optimizer, [p for p in model.parameters() if p.requires_grad]
 
 
-def timed_step(backward: Any, optimizer: Any, params: list[Any]) -> tuple[float, float]:
-    """One optimizer step — ``backward()`` returns the (already backpropagated) loss — timed: (seconds, loss)."""
+def timed_step(backward: Any, optimizer: Any, params: list[Any], clip: Any = None) -> tuple[float, float]:
+    """One optimizer step — ``backward()`` returns the (already backpropagated) loss — timed: (seconds, loss).
+    ``clip(params, max_norm)`` clips the gradients (torch's by default; accelerate's under FSDP)."""
     import torch
 
     sync()
     began = time.perf_counter()
     loss = backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    (clip or torch.nn.utils.clip_grad_norm_)(params, 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     sync()
@@ -160,7 +160,7 @@ def run_sft(args: argparse.Namespace) -> None:
     import torch
 
     from videokr.train.loss import forward_loss_sum
-    from videokr.train.model import enable_checkpointing, parameter_groups
+    from videokr.train.model import enable_checkpointing
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     peak = matmul_peak(device)
@@ -242,7 +242,7 @@ def run_sft_batch(args: argparse.Namespace) -> None:
     import torch
 
     from videokr.train.loss import forward_loss_sum
-    from videokr.train.model import enable_checkpointing, parameter_groups
+    from videokr.train.model import enable_checkpointing
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, config = build_model(args.small, device)
@@ -290,7 +290,7 @@ def run_sft_pack(args: argparse.Namespace) -> None:
 
     from videokr.inference.qwen_video import collate_rows
     from videokr.train.loss import forward_loss_sum
-    from videokr.train.model import enable_checkpointing, parameter_groups
+    from videokr.train.model import enable_checkpointing
     from videokr.train.packing import pack_rows
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -21,16 +21,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from videokr.hashing import seed_of
-from videokr.pipeline.runner import StepReport
 from videokr.pipeline.step import StepConfig, StepContext
 from videokr.records import Example, Outcome, QualityVerdict
 from videokr.sets import live_set
-from videokr.steps.importing import source_label
+from videokr.steps.importing import FileImport, source_label
 from videokr.steps.quality_review import QUALITY_STEP, VERDICT_FIELDS, QualityReviewStep, verdict_lines
 from videokr.store import Store
 
@@ -107,18 +105,8 @@ def sample_queue(store: Store, out: Path, *, size: int = PAPER_SAMPLE_SIZE, seed
 # -- the import ---------------------------------------------------------------------------------
 
 
-@dataclass
-class VerdictImport:
-    path: Path
-    label: str
-    step: StepReport
-    accepted: int  # live verdicts this file holds (imported now or before)
-    rejected: list[str] = field(default_factory=list)  # reasons, each naming FILE:LINE
-    removed: int = 0  # verdicts are never retired by an import: another file may hold the rest
-
-
 def import_verdicts(store: Store, path: Path, *, root: Path | None = None, step: QualityReviewStep | None = None,
-                    on_progress: Callable[[int], None] | None = None) -> VerdictImport:
+                    on_progress: Callable[[int], None] | None = None) -> FileImport:
     """Run the `quality_review` step over one verdicts file; verdicts of examples it names are replaced."""
     from videokr.pipeline.runner import run_step
 
@@ -134,7 +122,7 @@ def import_verdicts(store: Store, path: Path, *, root: Path | None = None, step:
                and (e.detail or {}).get("file") == label]
     accepted = sum(1 for e in entries if e.outcome is Outcome.ACCEPTED)
     rejected = sorted((e for e in entries if e.outcome is Outcome.REJECTED), key=lambda e: order[e.item_id])
-    return VerdictImport(path, label, report, accepted, [e.reason or e.item_id for e in rejected])
+    return FileImport(path, report, [e.reason or e.item_id for e in rejected], label=label, accepted=accepted)
 
 
 def live_verdicts(store: Store) -> list[QualityVerdict]:

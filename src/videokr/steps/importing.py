@@ -14,7 +14,7 @@ file with `id_prefix` (`--id-prefix rl-`) to keep both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -130,10 +130,17 @@ class ImportStep(Step[ImportItem]):
 
 
 @dataclass
-class ImportReport:
+class FileImport:
+    """What importing one file through a step did (`videokr import`, `seeds import`, `kb import`,
+    `quality import`): the run's report and what the file now stands for in the store."""
+
     path: Path
     step: StepReport
-    rejected: list[str]
+    rejected: list[str] = field(default_factory=list)  # reasons, each naming the file's line or entry
+    label: str = ""  # how the file is named in ids and messages (relative to the workspace when inside it)
+    accepted: int = 0  # live items of this file (imported now or before)
+    removed: int = 0  # items an earlier import of this file brought and it no longer holds (retired)
+    settled: list[str] = field(default_factory=list)  # `kb`: subjects whose draft this import settled
 
 
 def import_file(
@@ -146,7 +153,7 @@ def import_file(
     id_prefix: str = "",
     root: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> ImportReport:
+) -> FileImport:
     """Run the import step over one file (what `videokr import` does), for scripts and notebooks."""
     from videokr.pipeline.runner import run_step
     from videokr.pipeline.step import StepContext
@@ -157,4 +164,4 @@ def import_file(
     report = run_step(store, step, items=items, on_progress=on_progress)
     ids = {item.item_id for item in items}
     rejected = [e.reason or e.item_id for e in store.ledger_entries(step.name, Outcome.REJECTED) if e.item_id in ids]
-    return ImportReport(path, report, rejected)
+    return FileImport(path, report, rejected, label=source_label(path, root))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
@@ -34,11 +33,10 @@ from videokr.knowledge.subjects import SUBJECTS, find_subject, slug
 from videokr.models.gateway import Gateway
 from videokr.models.pool import ModelPool
 from videokr.pipeline.recipe import register
-from videokr.pipeline.runner import StepReport
 from videokr.pipeline.step import Result, Step, StepConfig, StepContext
 from videokr.prompts.step import NoModelForStep, PromptConfig, PromptedStep
 from videokr.records import Lecture, Outcome
-from videokr.steps.importing import source_label
+from videokr.steps.importing import FileImport, source_label
 from videokr.store import Store
 
 KB_STEP = "kb"
@@ -134,17 +132,6 @@ def live_draft_lectures(store: Store) -> list[Lecture]:
     return sorted(lectures, key=lambda lec: (table6.get(lec.subject, len(table6)), order.get(lec.id, 0)))
 
 
-@dataclass
-class KbImportReport:
-    path: Path
-    label: str  # how the file is named in ids and messages (relative to the workspace when inside it)
-    step: StepReport
-    accepted: int  # live lectures of this file (imported now or before)
-    rejected: list[str] = field(default_factory=list)  # reasons, naming file and entry
-    removed: int = 0  # lectures no longer in the file, retired
-    settled: list[str] = field(default_factory=list)  # subjects whose draft this import settled
-
-
 def import_file(
     store: Store,
     path: Path,
@@ -152,7 +139,7 @@ def import_file(
     root: Path | None = None,
     step: KbStep | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> KbImportReport:
+) -> FileImport:
     """Run the `kb` step over one file (what `videokr kb import` does), then tidy what the file no longer says.
 
     After the run, lectures an earlier import of this file brought and that it no longer holds
@@ -176,7 +163,7 @@ def import_file(
                        and entry.item_id in {e.item_id for e in live}})
     store.set_meta(ORDER_META + label, json.dumps([e.item_id for e in entries if e.lecture is not None]))
     settled = settle_drafts(store, subjects)
-    return KbImportReport(path, label, report, len(live), rejected, removed, settled)
+    return FileImport(path, report, rejected, label=label, accepted=len(live), removed=removed, settled=settled)
 
 
 def settle_drafts(store: Store, subjects: list[str]) -> list[str]:

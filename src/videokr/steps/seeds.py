@@ -20,7 +20,7 @@ reasoning, and a seed without one cannot show it how.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,10 +49,9 @@ from videokr.formats.official import (
 from videokr.hashing import digest_json, digest_parts
 from videokr.knowledge.subjects import UnknownName, find_discipline, find_subject
 from videokr.pipeline.recipe import register
-from videokr.pipeline.runner import StepReport
 from videokr.pipeline.step import Result, Step, StepConfig, StepContext
 from videokr.records import Discipline, Outcome, ProblemType, Seed, Skill
-from videokr.steps.importing import source_label
+from videokr.steps.importing import FileImport, source_label
 from videokr.store import Store
 
 SEEDS_STEP = "seeds"
@@ -258,16 +257,6 @@ def live_seeds(store: Store) -> list[Seed]:
     return sorted(seeds, key=lambda s: s.id)
 
 
-@dataclass
-class SeedImportReport:
-    path: Path
-    label: str
-    step: StepReport
-    accepted: int  # live seeds of this file (imported now or before)
-    rejected: list[str] = field(default_factory=list)  # reasons, each naming FILE:LINE
-    removed: int = 0  # lines an earlier import of this file brought and it no longer holds (retired)
-
-
 def import_file(
     store: Store,
     path: Path,
@@ -275,7 +264,7 @@ def import_file(
     root: Path | None = None,
     step: SeedsStep | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> SeedImportReport:
+) -> FileImport:
     """Run the `seeds` step over one file (what `videokr seeds import` does), then retire what it no longer holds.
 
     The retiring happens after the run's commit, so a process killed in between loses nothing:
@@ -295,7 +284,8 @@ def import_file(
     order = {line.item_id: n for n, line in enumerate(lines)}
     rejected = sorted((e for e in mine if e.item_id in ids and e.outcome is Outcome.REJECTED),
                       key=lambda e: order[e.item_id])
-    return SeedImportReport(path, label, report, accepted, [e.reason or e.item_id for e in rejected], removed)
+    return FileImport(path, report, [e.reason or e.item_id for e in rejected], label=label, accepted=accepted,
+                      removed=removed)
 
 
 # -- coverage ----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from videokr.train.data import Skipped, budget_frames, training_budget
 from videokr.train.grpo_config import GRPOConfig
 from videokr.train.model import freeze_vision, load_model, load_processor, parameter_counts, parameter_groups, saved_dtype
 from videokr.train.order import DataOrder, total_steps
+from videokr.train.processes import gather_over_processes, sum_over_processes
 from videokr.train.sft import INSTALL_HINT, TrainError, nothing_trained, missing_modules
 from videokr.train.shared_prefix import group_backward, group_logprobs
 from videokr.train.trackers import accelerator_options, log_metrics, start_trackers
@@ -390,7 +391,8 @@ class _GRPORun:
         kept = [trainable_tokens(self.model, r) for r in responses]  # what each response trains on
         trained = [len(k) for k in kept]
         # The step's loss is the aggregate over every process's responses: the weights use its totals.
-        learned, nonempty = (int(x) for x in self._sum([sum(trained), sum(1 for n in trained if n > 0)]))
+        totals = sum_over_processes(self.acc, [sum(trained), sum(1 for n in trained if n > 0)])
+        learned, nonempty = (int(x) for x in totals)
         weights = [sum(trained[i * G:(i + 1) * G]) / learned if learned else 0.0 for i in range(len(prompts))]
         if config.loss_agg == "seq-mean-token-mean":
             weights = [sum(1 for n in trained[i * G:(i + 1) * G] if n > 0) / max(1, nonempty)
@@ -431,14 +433,15 @@ class _GRPORun:
             self.optimizer.zero_grad(set_to_none=True)
         done = time.perf_counter()
 
-        loss_sum, pg_sum, kl_sum, tokens = self._sum([loss_sum, pg_sum, kl_sum, tokens])
+        loss_sum, pg_sum, kl_sum, tokens = sum_over_processes(self.acc, [loss_sum, pg_sum, kl_sum, tokens])
         tokens = int(tokens)
         local = [{"place": places[k // G], "id": prompts[k // G].example_id, "response": texts[k],
                   "reward": scored.reward[k], "format_reward": scored.format_reward[k],
                   "accuracy_reward": scored.accuracy_reward[k], "advantage": float(advantages[k]),
                   "tokens": lengths[k]} for k in range(len(texts))]
-        everyone = sorted(self._gather(local), key=lambda r: r["place"])  # the step's order, whatever the split
-        skips = self._gather(skips)
+        # the step's order, whatever the split
+        everyone = sorted(gather_over_processes(self.acc, local), key=lambda r: r["place"])
+        skips = gather_over_processes(self.acc, skips)
         position.step = step + 1
         position.examples += len(everyone) // G if G else 0
         position.skipped += len(skips)
@@ -467,23 +470,6 @@ class _GRPORun:
         if self.on_step is not None and acc.is_main_process:
             self.on_step(metrics, rollouts)
         return metrics
-
-    def _sum(self, values: list[float]) -> list[float]:
-        """``values`` summed over all processes (themselves on one)."""
-        if self.acc.num_processes == 1:
-            return values
-        import torch
-
-        total = self.acc.reduce(torch.tensor(values, dtype=torch.float64, device=self.acc.device), "sum")
-        return total.tolist()
-
-    def _gather(self, rows: list[Any]) -> list[Any]:
-        """Every process's ``rows``, in process order (``rows`` itself on one process)."""
-        if self.acc.num_processes == 1:
-            return rows
-        from accelerate.utils import gather_object
-
-        return list(gather_object(rows))
 
     def _sum_gradients(self, params: list[Any]) -> None:
         """Add up the processes' gradients, once per step, in flat buckets (each process backpropagated

@@ -35,6 +35,7 @@ from videokr.train.config import SFTConfig, compile_layers_for
 from videokr.train.data import Row, SFTRows, Skipped, collate, lookahead, training_budget
 from videokr.train.loss import forward_loss_sum
 from videokr.train.packing import pack_rows
+from videokr.train.processes import gather_over_processes, sum_over_processes
 from videokr.train.trackers import accelerator_options, log_metrics, start_trackers
 from videokr.train.model import (enable_checkpointing, freeze_vision, load_model, load_processor, parameter_counts,
                                  parameter_groups, saved_dtype)
@@ -250,14 +251,12 @@ class _Run:
     def _step(self, step: int, share: list[Row | Skipped], skipped_now: list[Skipped]) -> dict[str, Any]:
         """One optimizer step on this process's share of the step's examples."""
         import torch
-        from accelerate.utils import gather_object
 
         acc, position, config = self.acc, self.position, self.config
         rows = [r for r in share if isinstance(r, Row)]
-        skips = gather_object([(s.example_id, s.reason) for s in share if isinstance(s, Skipped)])
-        counts = acc.reduce(torch.tensor([len(rows), sum(r.response_tokens for r in rows),
-                                          sum(r.tokens for r in rows)], device=acc.device), reduction="sum")
-        trained, learned, tokens = (int(v) for v in counts.tolist())
+        skips = gather_over_processes(acc, [(s.example_id, s.reason) for s in share if isinstance(s, Skipped)])
+        counts = sum_over_processes(acc, [len(rows), sum(r.response_tokens for r in rows), sum(r.tokens for r in rows)])
+        trained, learned, tokens = (int(v) for v in counts)
         if trained == 0 and position.examples == 0:
             raise TrainError(nothing_trained([Skipped(i, why) for i, why in skips]))
 
@@ -279,7 +278,7 @@ class _Run:
             self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
-        loss = float(acc.reduce(loss_sum, reduction="sum")) / learned if learned else None
+        loss = sum_over_processes(acc, [float(loss_sum)])[0] / learned if learned else None
 
         position.step = step + 1
         position.examples += trained

@@ -30,10 +30,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from videokr.jsonlines import json_lines
 from videokr.review.interop.content import Media, context_html, field_text, shown_fields, video_html
 from videokr.review.interop.controls import CONTROLS, Control, answers_from_payload, controls
-from videokr.review.interop.importing import ToolAnswer
+from videokr.review.interop.importing import ToolAnswer, answers_of_rows
 from videokr.review.schema import QueueName, ReviewItem, ReviewVerdict
 
 TOOL = "argilla"
@@ -237,21 +236,12 @@ def read_answers(path: Path, label: str | None = None) -> tuple[list[ToolAnswer]
     records_path = path / RECORDS_FILE
     if not records_path.is_file():
         raise FileNotFoundError(f"{records_path}: no such file (save the dataset with Dataset.to_disk)")
-    label = label or str(records_path)
-    answers: list[ToolAnswer] = []
-    unanswered = 0
-    for line in json_lines(records_path, arrays=True):
-        where = f"{label}: record {line.number}"
-        if line.value is None:
-            answers.append(ToolAnswer(where, None, None, "", {}, problem=line.problem or "not a JSON object"))
-            continue
-        record = line.value
-        if record.get("id") is not None:
-            where = f"{where} (id {record['id']})"
+
+    def read_record(record: Mapping[str, Any], where: str) -> tuple[list[ToolAnswer], int]:
         found = _record_answers(record, where)
-        unanswered += not found
-        answers.extend(found)
-    return answers, unanswered
+        return found, int(not found)  # a record nobody answered
+
+    return answers_of_rows(records_path, label or str(records_path), "record", "id", read_record)
 
 
 def _record_answers(record: Mapping[str, Any], where: str) -> list[ToolAnswer]:

@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from videokr.jsonlines import json_lines
 from videokr.review.interop.controls import Answer, AnswerError, payload_from_answers
 from videokr.review.schema import QUEUES, ROUNDS, ReviewVerdict
 
@@ -61,6 +63,28 @@ class Imported:
     problems: list[Problem] = field(default_factory=list)
     superseded: int = 0  # a reviewer's earlier answers on an item their later one replaced
     skipped: int = 0  # answers the tool marks as skipped/cancelled, and tasks nobody answered
+
+
+def answers_of_rows(path: Path, label: str, noun: str, tool_id: str,
+                    read_row: Callable[[Mapping[str, Any], str], tuple[list[ToolAnswer], int]],
+                    ) -> tuple[list[ToolAnswer], int]:
+    """Each row of a tool's JSON Lines or JSON-array file through ``read_row`` (its answers, and how many
+    it leaves out on purpose), every row named ``LABEL: NOUN N (TOOL_ID X)``; a row that is not a JSON
+    object becomes a problem naming it, and the rows after it are read all the same."""
+    answers: list[ToolAnswer] = []
+    left_out = 0
+    for line in json_lines(path, arrays=True):
+        where = f"{label}: {noun} {line.number}"
+        if line.value is None:
+            answers.append(ToolAnswer(where, None, None, "", {}, problem=line.problem or "not a JSON object"))
+            continue
+        row = line.value
+        if row.get("id") is not None:
+            where = f"{where} ({tool_id} {row['id']})"
+        found, skipped = read_row(row, where)
+        answers.extend(found)
+        left_out += skipped
+    return answers, left_out
 
 
 def reviewer_name(user: str, reviewers: Mapping[str, str], tool: str) -> str:

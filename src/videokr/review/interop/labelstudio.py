@@ -31,10 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from videokr.jsonlines import json_lines
 from videokr.review.interop.content import Media, context_html, field_text, shown_fields
 from videokr.review.interop.controls import CONTROLS, Answer, Control, answers_from_payload, controls
-from videokr.review.interop.importing import ToolAnswer, parse_time
+from videokr.review.interop.importing import ToolAnswer, answers_of_rows, parse_time
 from videokr.review.schema import QueueName, ReviewItem, ReviewVerdict
 
 TOOL = "label-studio"
@@ -211,25 +210,14 @@ def is_export(path: Path) -> bool:
 
 def read_answers(path: Path, label: str | None = None) -> tuple[list[ToolAnswer], int]:
     """The answers of a JSON or JSON_MIN export (tasks told apart one by one), and how many were skipped."""
-    label = label or str(path)
-    answers: list[ToolAnswer] = []
-    skipped = 0
-    for line in json_lines(path, arrays=True):
-        where = f"{label}: task {line.number}"
-        if line.value is None:
-            answers.append(ToolAnswer(where, None, None, "", {}, problem=line.problem or "not a JSON object"))
-            continue
-        row = line.value
-        where = f"{where} (Label Studio id {row.get('id')})" if row.get("id") is not None else where
+    def read_task(row: Mapping[str, Any], where: str) -> tuple[list[ToolAnswer], int]:
         if "annotations" in row or "completions" in row:
-            found, cancelled = _task_answers(row, where)
-        elif _JSON_MIN_KEYS & set(row):
-            found, cancelled = _min_answers(row, where)
-        else:
-            found, cancelled = [ToolAnswer(where, None, None, "", {}, problem=_not_an_export(row))], 0
-        answers.extend(found)
-        skipped += cancelled
-    return answers, skipped
+            return _task_answers(row, where)
+        if _JSON_MIN_KEYS & set(row):
+            return _min_answers(row, where)
+        return [ToolAnswer(where, None, None, "", {}, problem=_not_an_export(row))], 0
+
+    return answers_of_rows(path, label or str(path), "task", "Label Studio id", read_task)
 
 
 def _not_an_export(row: Mapping[str, Any]) -> str:
