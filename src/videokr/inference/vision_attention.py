@@ -9,9 +9,9 @@ dim]`` computes the same thing. Within a video of one size every group has the s
 call per layer, no gather); uneven layouts (Qwen2.5-VL's edge windows, several videos or images
 of different sizes in one batch) make one call per distinct length.
 
-The vision forward of a 128-frame Qwen3-VL-8B training example took 0.162 s with the model's own
-loop on an H200, most of it launching small kernels, against about 20 ms of matmul work
-(``benchmarks/bench_train.py sft-profile``).
+The vision forward of a 128-frame Qwen3-VL-8B training example takes 0.162 s with the model's own
+loop on an H200, most of it launching small kernels, and 0.049 s batched
+(``benchmarks/bench_train.py sft-profile [--own-vision-attention]``).
 
 :func:`batch_vision_attention` swaps the ``forward`` of each vision attention module of one
 model instance, for inference and training alike (the attention has no dropout; gradients flow
