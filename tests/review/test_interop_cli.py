@@ -26,6 +26,12 @@ BOB = {"id": 12, "email": "bob@lab.example", "first_name": "Bob", "last_name": "
 ARGILLA_ALICE = "2b7e9a51-3c0d-4f6e-8a1b-9c2d3e4f5a60"
 
 
+def review_export(ws: Workspace, queue: str, tool: str, out: Path, media_url: str | None = None) -> Any:
+    """`videokr review export` of one queue for one tool (with `--media-url` when given)."""
+    media = ("--media-url", media_url) if media_url else ()
+    return invoke("-w", ws.root, "review", "export", "--queue", queue, "--format", tool, "--out", out, *media)
+
+
 @pytest.fixture
 def ws(world: Path, tmp_path: Path) -> Workspace:
     """A private copy of the shared world (its videos stay where the world's video_root says)."""
@@ -70,20 +76,7 @@ def test_label_studio_quality_round_trip(ws, tmp_path):
     assert len(items) >= 3 and all(item.video for item in items)
     out = tmp_path / "ls"
     with MediaServer(ws.video_root()) as server:
-        done = invoke(
-            "-w",
-            ws.root,
-            "review",
-            "export",
-            "--queue",
-            "quality",
-            "--format",
-            "label-studio",
-            "--out",
-            out,
-            "--media-url",
-            server.base_url,
-        )
+        done = review_export(ws, "quality", "label-studio", out, server.base_url)
         assert done.exit_code == 0, done.output
         tasks = json.loads((out / "quality.tasks.json").read_text(encoding="utf-8"))
         assert [t["meta"]["videokr_item_id"] for t in tasks] == [item.item_id for item in items]
@@ -139,23 +132,7 @@ def test_label_studio_quality_round_trip(ws, tmp_path):
     }
 
     again = tmp_path / "again"  # the saved verdicts come pre-filled in the next export
-    assert (
-        invoke(
-            "-w",
-            ws.root,
-            "review",
-            "export",
-            "--queue",
-            "quality",
-            "--format",
-            "label-studio",
-            "--out",
-            again,
-            "--media-url",
-            "http://127.0.0.1:1/",
-        ).exit_code
-        == 0
-    )
+    assert review_export(ws, "quality", "label-studio", again, "http://127.0.0.1:1/").exit_code == 0
     first = json.loads((again / "quality.tasks.json").read_text(encoding="utf-8"))[0]
     assert first["predictions"][0]["model_version"] == "videokr: bob, round 2"
 
@@ -164,7 +141,7 @@ def test_argilla_audit_round_trip_sets_the_pool_label(ws, tmp_path):
     items = queue_items(ws.store, "audit", ws)
     assert items
     out = tmp_path / "audit-ds"
-    done = invoke("-w", ws.root, "review", "export", "--queue", "audit", "--format", "argilla", "--out", out)
+    done = review_export(ws, "audit", "argilla", out)
     assert done.exit_code == 0, done.output
     records = json.loads((out / "records.json").read_text(encoding="utf-8"))
     records[0]["responses"] = {
@@ -202,20 +179,7 @@ def test_seed_edits_are_normalised_as_the_app_does(ws, tmp_path):
     other = next(letter for letter in "ABCD"[: len(editable["options"])] if letter != editable["answer"])
     out = tmp_path / "seeds"
     with MediaServer(ws.video_root()) as server:
-        done = invoke(
-            "-w",
-            ws.root,
-            "review",
-            "export",
-            "--queue",
-            "seeds",
-            "--format",
-            "label-studio",
-            "--out",
-            out,
-            "--media-url",
-            server.base_url,
-        )
+        done = review_export(ws, "seeds", "label-studio", out, server.base_url)
     assert done.exit_code == 0, done.output
     task = next(
         t
@@ -308,12 +272,7 @@ def test_syllabus_edits_are_checked_as_drafts(ws, tmp_path):
     items = queue_items(ws.store, "syllabus", ws)
     assert len(items) >= 2
     out = tmp_path / "syllabus-ds"
-    assert (
-        invoke(
-            "-w", ws.root, "review", "export", "--queue", "syllabus", "--format", "argilla", "--out", out
-        ).exit_code
-        == 0
-    )
+    assert review_export(ws, "syllabus", "argilla", out).exit_code == 0
     records = json.loads((out / "records.json").read_text(encoding="utf-8"))
     edited = json.loads(json.dumps(items[0].fields["syllabus"]))
     edited["courses"][0]["lectures"][0]["lecture"] = "Foundations, revised"

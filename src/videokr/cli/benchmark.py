@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from videokr.cli.common import fail, workspace
+from videokr.cli.common import fail, print_rejected, workspace
 from videokr.progress import console
 
 benchmark_app = typer.Typer(help="VideoKR-Eval (§4): single-frame probing of source benchmarks, expert "
@@ -306,10 +306,7 @@ def reannotate_import(
         bad = [e for e in entries if e.outcome.value == "rejected" and e.code != DROPPED_CODE]
         console.print(escape(f"{label}: {len(entries)} decided — {accepted} new example(s), {dropped} dropped, "
                              f"{len(bad)} rejected"), highlight=False)
-        for entry in bad[:show]:
-            console.print(f"  [yellow]rejected[/] {escape(entry.reason or entry.item_id)}")
-        if len(bad) > show:
-            console.print(f"  … and {len(bad) - show} more")
+        print_rejected([e.reason or e.item_id for e in bad], show, more="")
         if accepted + dropped == 0:
             console.print(f"[bold red]error:[/] {escape(label)}: no line could be imported")
             failed = True

@@ -32,6 +32,19 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     raise typer.Exit(code)
 
 
+FUNNEL_HINT = " (see `videokr status --funnel`)"
+
+
+def print_rejected(reasons: list[str], show: int, more: str = FUNNEL_HINT) -> None:
+    """The first ``show`` rejection reasons of a file, then how many more there are (``more`` says where)."""
+    from rich.markup import escape
+
+    for reason in reasons[:show]:
+        console.print(f"  [yellow]rejected[/] {escape(reason)}")
+    if len(reasons) > show:
+        console.print(f"  … and {len(reasons) - show} more{more}")
+
+
 def require(module: str, extra: str) -> None:
     """Stop with an install hint when an optional dependency of this verb is missing."""
     import importlib.util

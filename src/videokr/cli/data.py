@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videokr.cli.common import fail, require, workspace
+from videokr.cli.common import fail, print_rejected, require, workspace
 from videokr.progress import console
 from videokr.workspace import Workspace, WorkspaceError  # noqa: F401
 
@@ -86,10 +86,7 @@ def import_(
         )
         ids = {item.item_id for item in items}
         rejected = [e for e in ws.store.ledger_entries(step.name) if e.item_id in ids and e.outcome.value == "rejected"]
-        for entry in rejected[:show]:
-            console.print(f"  [yellow]rejected[/] {entry.reason}")
-        if len(rejected) > show:
-            console.print(f"  … and {len(rejected) - show} more (see `videokr status --funnel`)")
+        print_rejected([e.reason or e.item_id for e in rejected], show)
         if any(e.code == "conflict" for e in rejected):
             console.print("  [yellow]hint[/] ids that another file already holds with other content are not "
                           "overwritten; import this file with --id-prefix (e.g. --id-prefix rl-) to keep both")

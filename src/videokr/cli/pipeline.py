@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from videokr.cli.common import fail, workspace
+from videokr.cli.common import fail, print_rejected, workspace
 from videokr.progress import console, progress_bar
 
 
@@ -242,10 +242,7 @@ def import_files(ws: Any, step_name: str, files: list[Any], import_file: Any, *,
         if result.removed:
             line += f", {result.removed} no longer in the file (retired)"
         console.print(escape(line))
-        for reason in result.rejected[:show]:
-            console.print(f"  [yellow]rejected[/] {escape(reason)}")
-        if len(result.rejected) > show:
-            console.print(f"  … and {len(result.rejected) - show} more (see `videokr status --funnel`)")
+        print_rejected(result.rejected, show)
         if after_file is not None:
             after_file(result)
         if result.accepted == 0:
