@@ -459,12 +459,13 @@ def run_sft_profile(args: argparse.Namespace) -> None:
         if event.device_type != torch.autograd.DeviceType.CUDA:
             continue
         spent = getattr(event, "self_device_time_total", 0) / 2e6  # µs over two steps → s per step
-        kinds[kernel_kind(event.key)] = kinds.get(kernel_kind(event.key), 0.0) + spent
-        kernels.append((spent, event.key, event.count // 2))
-    emit({"probe": "sft kernels by kind (s per step)", **{k: round(v, 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
-          "total": round(sum(kinds.values()), 4)})
-    for spent, name, count in sorted(kernels, reverse=True)[:25]:
-        emit({"probe": "sft kernel", "s_per_step": round(spent, 4), "calls": count, "kind": kernel_kind(name),
+        kind = kernel_kind(event.key)
+        kinds[kind] = kinds.get(kind, 0.0) + spent
+        kernels.append((spent, event.key, event.count // 2, kind))
+    by_kind = {k: round(v, 4) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])}
+    emit({"probe": "sft kernels by kind (s per step)", **by_kind, "total": round(sum(kinds.values()), 4)})
+    for spent, name, count, kind in sorted(kernels, reverse=True)[:25]:
+        emit({"probe": "sft kernel", "s_per_step": round(spent, 4), "calls": count, "kind": kind,
               "name": name[:140]})
     attention_kernels(int(samples[0]["input_ids"].shape[1]), config)
 

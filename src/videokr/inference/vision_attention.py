@@ -47,7 +47,8 @@ def _attend(q: Any, k: Any, v: Any, length: int, scale: float) -> Any:
 
     groups, heads = q.shape[0] // length, q.shape[1]
     q, k, v = (t.reshape(groups, length, heads, -1).transpose(1, 2) for t in (q, k, v))
-    return F.scaled_dot_product_attention(q, k, v, scale=scale).transpose(1, 2).reshape(groups * length, heads, -1)
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    return out.transpose(1, 2).reshape(groups * length, heads, -1)
 
 
 def grouped_attention(q: Any, k: Any, v: Any, cu_seqlens: Any, scale: float) -> Any:

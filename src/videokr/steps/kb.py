@@ -163,7 +163,8 @@ def import_file(
                        and entry.item_id in {e.item_id for e in live}})
     store.set_meta(ORDER_META + label, json.dumps([e.item_id for e in entries if e.lecture is not None]))
     settled = settle_drafts(store, subjects)
-    return FileImport(path, report, rejected, label=label, accepted=len(live), removed=removed, settled=settled)
+    return FileImport(path, report, rejected, label=label, accepted=len(live), removed=removed,
+                      settled=settled)
 
 
 def settle_drafts(store: Store, subjects: list[str]) -> list[str]:

@@ -162,7 +162,8 @@ class _Run:
             enable_checkpointing(model)
         from accelerate.utils import DistributedType
 
-        self.compiled = compile_layers_for(config.compile, acc.device.type, acc.distributed_type == DistributedType.FSDP)
+        sharded = acc.distributed_type == DistributedType.FSDP
+        self.compiled = compile_layers_for(config.compile, acc.device.type, sharded)
         if self.compiled:
             from videokr.inference.engine import compile_layers
 
@@ -194,7 +195,8 @@ class _Run:
             (self.out / ckpt.RUN_CONFIG).write_text(json.dumps({
                 "model": str(self.model_path), "examples": len(self.examples), "total_steps": self.steps,
                 "accumulation_steps": self.accum, "processes": acc.num_processes,
-                "distributed": str(acc.distributed_type), "compiled": self.compiled, "video_budget": self.budget.name,
+                "distributed": str(acc.distributed_type), "compiled": self.compiled,
+                "video_budget": self.budget.name,
                 "max_frames": self.budget.max_frames, "max_video_tokens": self.budget.max_video_tokens,
                 "trainable_parameters": trainable, "parameters": total, "frozen": self.frozen,
                 "settings": config.model_dump(mode="json"),
